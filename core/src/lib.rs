@@ -1,0 +1,34 @@
+//! llmedge: on-premises LLM inference over llama.cpp.
+//!
+//! ```no_run
+//! use llmedge::{GenerateOptions, Model, ModelOptions, Session, SessionOptions};
+//! let model = Model::load("model.gguf", ModelOptions::default())?;
+//! let mut session = Session::new(&model, SessionOptions::default())?;
+//! let out = session.generate("The capital of France is", &GenerateOptions::greedy().with_max_tokens(8))?;
+//! println!("{}", out.text);
+//! # Ok::<(), llmedge::Error>(())
+//! ```
+//!
+//! Thread rules: [`Model`] is `Send + Sync` and cheap to clone; [`Session`] is `Send` but used
+//! by one thread at a time; [`CancelHandle`] cancels from any thread.
+
+mod backend;
+pub mod chat_template;
+pub mod error;
+pub mod model;
+pub mod model_fetch;
+pub mod sampling;
+pub mod session;
+mod stream_text;
+
+pub use chat_template::{ChatMessage, ChatTemplate};
+pub use error::{Error, ErrorCode, Result};
+pub use model::{Model, ModelInfo, ModelOptions, Token};
+pub use sampling::{GenerateOptions, Truncation};
+pub use session::{
+    CancelHandle, Completion, FinishReason, Prompt, Session, SessionOptions, Timings, TokenStream,
+    Usage,
+};
+
+/// The llmedge version (from Cargo.toml).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

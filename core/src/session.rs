@@ -1,0 +1,521 @@
+//! Sessions: one llama.cpp context (KV cache) on a shared [`Model`], and generation on it.
+//!
+//! Thread rules: a [`Session`] is `Send` but not `Sync`: move it to any thread, use it from
+//! one thread at a time. Any number of sessions may run at once on one `Model`. A
+//! [`CancelHandle`] is `Send + Sync` and may cancel from any thread.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+
+use crate::chat_template::{ChatMessage, ChatTemplate};
+use crate::error::{Error, Result};
+use crate::model::{Model, Token};
+use crate::sampling::{GenerateOptions, Truncation};
+use crate::stream_text::StreamText;
+
+/// How to create a session.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionOptions {
+    /// Context window in tokens; `None` = the model's training context, at most 4096.
+    pub n_ctx: Option<u32>,
+    /// Most prompt tokens evaluated per llama.cpp call; `None` = 2048 (llama.cpp's default).
+    pub n_batch: Option<u32>,
+    /// Physical micro-batch; `None` = 512.
+    pub n_ubatch: Option<u32>,
+    /// Threads for generation; `None` = the model's default.
+    pub threads: Option<u32>,
+    /// Threads for prompt evaluation; `None` = same as `threads`.
+    pub threads_batch: Option<u32>,
+    /// Chat template to use instead of the model's own.
+    pub chat_template: Option<ChatTemplate>,
+}
+
+/// The text to generate from.
+#[derive(Debug, Clone, Copy)]
+pub enum Prompt<'a> {
+    /// Raw text, tokenized with the model's BOS; special-token text (`<|im_start|>`) is parsed.
+    Text(&'a str),
+    /// Tokens, used as given.
+    Tokens(&'a [Token]),
+}
+
+impl<'a> From<&'a str> for Prompt<'a> {
+    fn from(s: &'a str) -> Self {
+        Prompt::Text(s)
+    }
+}
+
+impl<'a> From<&'a String> for Prompt<'a> {
+    fn from(s: &'a String) -> Self {
+        Prompt::Text(s)
+    }
+}
+
+impl<'a> From<&'a [Token]> for Prompt<'a> {
+    fn from(t: &'a [Token]) -> Self {
+        Prompt::Tokens(t)
+    }
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// An end-of-generation token or a stop string.
+    Stop,
+    /// `max_tokens` or the context window was reached.
+    Length,
+    /// The caller cancelled.
+    Cancelled,
+}
+
+impl FinishReason {
+    /// The OpenAI-style name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Token counts of a request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+}
+
+/// Where the time went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Timings {
+    /// From the call to the first generated token.
+    pub time_to_first_token_ms: f64,
+    /// Evaluating the prompt.
+    pub prompt_ms: f64,
+    /// From the first generated token to the last.
+    pub generation_ms: f64,
+    pub prompt_tokens_per_second: f64,
+    /// Decode speed: tokens after the first, over `generation_ms`.
+    pub generation_tokens_per_second: f64,
+}
+
+/// The result of a finished generation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Completion {
+    pub text: String,
+    pub tokens: Vec<Token>,
+    pub finish_reason: FinishReason,
+    pub usage: Usage,
+    pub timings: Timings,
+}
+
+/// Cancels the generation running on a session, from any thread.
+#[derive(Debug, Clone)]
+pub struct CancelHandle(Arc<AtomicBool>);
+
+impl CancelHandle {
+    /// Ask the running generation to stop. It ends before its next token with
+    /// [`FinishReason::Cancelled`]. A no-op when nothing is running.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// One conversation's state on a model. See the module doc for the thread rules.
+pub struct Session {
+    // Field order matters: `ctx` borrows the weights that `model` keeps alive, so it must drop first.
+    ctx: LlamaContext<'static>,
+    batch: LlamaBatch<'static>,
+    model: Model,
+    n_ctx: u32,
+    n_batch: u32,
+    chat_template: Option<ChatTemplate>,
+    cancel: Arc<AtomicBool>,
+}
+
+// SAFETY: a llama.cpp context has no thread affinity; it only must not be used from two threads
+// at once, which `Session: !Sync` and `&mut self` on every operation guarantee. The model it
+// points to is `Send + Sync` and kept alive by `self.model`.
+unsafe impl Send for Session {}
+
+impl Session {
+    /// Create a session (allocates the KV cache).
+    pub fn new(model: &Model, options: SessionOptions) -> Result<Session> {
+        let info = model.info();
+        let n_ctx = options.n_ctx.unwrap_or(info.n_ctx_train.min(4096));
+        if n_ctx < 8 {
+            return Err(Error::InvalidArgument(format!("n_ctx must be at least 8, got {n_ctx}")));
+        }
+        let n_batch = options.n_batch.unwrap_or(2048).min(n_ctx);
+        let n_ubatch = options.n_ubatch.unwrap_or(512).min(n_batch);
+        if n_ubatch == 0 {
+            return Err(Error::InvalidArgument("n_batch and n_ubatch must be at least 1".into()));
+        }
+        let threads = options.threads.unwrap_or(model.options().threads);
+        let threads_batch = options.threads_batch.unwrap_or(threads);
+        if threads == 0 || threads_batch == 0 {
+            return Err(Error::InvalidArgument("threads must be at least 1".into()));
+        }
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(n_batch)
+            .with_n_ubatch(n_ubatch)
+            .with_n_threads(threads as i32)
+            .with_n_threads_batch(threads_batch as i32);
+        let ctx = model.new_context(params)?;
+        // SAFETY: the context borrows the weights in the model's `Arc` allocation, which never
+        // moves and which `Session::model` keeps alive until after `ctx` drops (fields drop in
+        // declaration order), so extending the borrow to the session's life is sound.
+        let ctx: LlamaContext<'static> = unsafe { std::mem::transmute(ctx) };
+        Ok(Session {
+            ctx,
+            batch: LlamaBatch::new(n_batch as usize, 1),
+            model: model.clone(),
+            n_ctx,
+            n_batch,
+            chat_template: options.chat_template,
+            cancel: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// The model this session runs.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The context window in tokens.
+    pub fn n_ctx(&self) -> u32 {
+        self.n_ctx
+    }
+
+    /// A handle that cancels this session's running generation from another thread.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle(self.cancel.clone())
+    }
+
+    /// Generate to the end and return the whole result.
+    pub fn generate<'p>(
+        &mut self,
+        prompt: impl Into<Prompt<'p>>,
+        options: &GenerateOptions,
+    ) -> Result<Completion> {
+        self.generate_with(prompt, options, |_| true)
+    }
+
+    /// Generate, calling `on_piece` with each piece of text as it is ready.
+    /// Return `false` from the callback to stop (the result is then [`FinishReason::Cancelled`]).
+    pub fn generate_with<'p>(
+        &mut self,
+        prompt: impl Into<Prompt<'p>>,
+        options: &GenerateOptions,
+        mut on_piece: impl FnMut(&str) -> bool,
+    ) -> Result<Completion> {
+        let mut stream = self.stream(prompt, options)?;
+        while let Some(piece) = stream.next() {
+            if !on_piece(&piece?) {
+                stream.stop(FinishReason::Cancelled);
+            }
+        }
+        stream.into_completion()
+    }
+
+    /// Generate as an iterator of text pieces; call [`TokenStream::into_completion`] at the end
+    /// for usage and timings.
+    pub fn stream<'p>(
+        &mut self,
+        prompt: impl Into<Prompt<'p>>,
+        options: &GenerateOptions,
+    ) -> Result<TokenStream<'_>> {
+        TokenStream::start(self, prompt.into(), options)
+    }
+
+    /// Render `messages` with the chat template and generate the assistant's reply.
+    pub fn chat(&mut self, messages: &[ChatMessage], options: &GenerateOptions) -> Result<Completion> {
+        self.chat_with(messages, options, |_| true)
+    }
+
+    /// [`Session::chat`] with a streaming callback, as in [`Session::generate_with`].
+    pub fn chat_with(
+        &mut self,
+        messages: &[ChatMessage],
+        options: &GenerateOptions,
+        on_piece: impl FnMut(&str) -> bool,
+    ) -> Result<Completion> {
+        let prompt = self.render_chat(messages)?;
+        self.generate_with(Prompt::Text(&prompt), options, on_piece)
+    }
+
+    /// [`Session::chat`] as an iterator, as in [`Session::stream`].
+    pub fn chat_stream(
+        &mut self,
+        messages: &[ChatMessage],
+        options: &GenerateOptions,
+    ) -> Result<TokenStream<'_>> {
+        let prompt = self.render_chat(messages)?;
+        TokenStream::start(self, Prompt::Text(&prompt), options)
+    }
+
+    /// The prompt that [`Session::chat`] would generate from.
+    pub fn render_chat(&self, messages: &[ChatMessage]) -> Result<String> {
+        match &self.chat_template {
+            Some(t) => t.render(&self.model, messages, true),
+            None => ChatTemplate::for_model(&self.model)?.render(&self.model, messages, true),
+        }
+    }
+
+    fn prompt_tokens(&self, prompt: Prompt<'_>) -> Result<Vec<Token>> {
+        let tokens = match prompt {
+            Prompt::Text(text) => {
+                let add_bos = match self.model.bos_text() {
+                    Some(bos) => !text.starts_with(&bos),
+                    None => true,
+                };
+                self.model.tokenize(text, add_bos, true)
+            }
+            Prompt::Tokens(tokens) => {
+                for &t in tokens {
+                    self.model.check_token(t)?;
+                }
+                tokens.to_vec()
+            }
+        };
+        if tokens.is_empty() {
+            return Err(Error::InvalidArgument("the prompt is empty".into()));
+        }
+        Ok(tokens)
+    }
+
+    /// Apply the truncation policy so that prompt + max_tokens fits the context.
+    fn fit(&self, mut tokens: Vec<Token>, options: &GenerateOptions) -> Result<Vec<Token>> {
+        let n_ctx = self.n_ctx as usize;
+        let reserve = options.max_tokens.map_or(1, |m| m as usize);
+        let needed = tokens.len() + reserve;
+        if needed <= n_ctx {
+            return Ok(tokens);
+        }
+        match options.truncation {
+            Truncation::Error => Err(Error::ContextOverflow { needed, n_ctx }),
+            Truncation::DropOldest => {
+                if reserve >= n_ctx {
+                    return Err(Error::ContextOverflow { needed, n_ctx });
+                }
+                let keep = n_ctx - reserve;
+                // Keep a leading BOS: models behave badly without it.
+                let head = usize::from(self.model.tokenize("", true, false).first() == Some(&tokens[0]));
+                let drop = tokens.len() - keep;
+                tokens.drain(head..head + drop);
+                Ok(tokens)
+            }
+        }
+    }
+
+    fn decode(&mut self, tokens: &[Token], first_pos: usize, logits_last: bool) -> Result<()> {
+        self.batch.clear();
+        let last = tokens.len() - 1;
+        for (i, &t) in tokens.iter().enumerate() {
+            self.batch
+                .add(LlamaToken(t), (first_pos + i) as i32, &[0], logits_last && i == last)
+                .map_err(|e| Error::Internal(format!("batch: {e}")))?;
+        }
+        self.ctx
+            .decode(&mut self.batch)
+            .map_err(|e| Error::Decode(e.to_string()))
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+}
+
+/// A generation in progress, yielding text pieces. Dropping it abandons the generation.
+pub struct TokenStream<'s> {
+    session: &'s mut Session,
+    sampler: LlamaSampler,
+    text: StreamText,
+    max_new: usize,
+    ignore_eos: bool,
+    n_past: usize,
+    prompt_len: usize,
+    /// Sampled but not yet evaluated: evaluated only if another token is needed.
+    pending: Option<Token>,
+    tokens: Vec<Token>,
+    output: String,
+    finish: Option<FinishReason>,
+    flushed: bool,
+    failed: bool,
+    started: Instant,
+    prompt_ms: f64,
+    first_token: Option<Instant>,
+    last_token: Option<Instant>,
+}
+
+impl<'s> TokenStream<'s> {
+    fn start(session: &'s mut Session, prompt: Prompt<'_>, options: &GenerateOptions) -> Result<Self> {
+        let started = Instant::now();
+        options.validate(&session.model)?;
+        session.cancel.store(false, Ordering::SeqCst);
+        let tokens = session.prompt_tokens(prompt)?;
+        let tokens = session.fit(tokens, options)?;
+        let max_new = options
+            .max_tokens
+            .map_or(session.n_ctx as usize - tokens.len(), |m| m as usize);
+        session.ctx.clear_kv_cache();
+        let mut finish = None;
+        let n_batch = session.n_batch as usize;
+        let prompt_started = Instant::now();
+        for (i, chunk) in tokens.chunks(n_batch).enumerate() {
+            if session.cancelled() {
+                finish = Some(FinishReason::Cancelled);
+                break;
+            }
+            let is_last = (i + 1) * n_batch >= tokens.len();
+            session.decode(chunk, i * n_batch, is_last)?;
+        }
+        let prompt_ms = prompt_started.elapsed().as_secs_f64() * 1e3;
+        Ok(TokenStream {
+            sampler: options.build_sampler(&session.model),
+            text: StreamText::new(&options.stop),
+            max_new,
+            ignore_eos: options.ignore_eos,
+            n_past: tokens.len(),
+            prompt_len: tokens.len(),
+            pending: None,
+            tokens: Vec::new(),
+            output: String::new(),
+            finish,
+            flushed: false,
+            failed: false,
+            started,
+            prompt_ms,
+            first_token: None,
+            last_token: None,
+            session,
+        })
+    }
+
+    /// End the generation now with `reason` (the rest of held text is still emitted).
+    pub fn stop(&mut self, reason: FinishReason) {
+        if self.finish.is_none() {
+            self.finish = Some(reason);
+        }
+    }
+
+    /// Tokens generated so far.
+    pub fn tokens(&self) -> &[Token] {
+        &self.tokens
+    }
+
+    /// Finish (draining any remaining pieces) and return the result.
+    pub fn into_completion(mut self) -> Result<Completion> {
+        for piece in self.by_ref() {
+            piece?;
+        }
+        let finish_reason = self.finish.unwrap_or(FinishReason::Stop);
+        let completion_tokens = self.tokens.len();
+        let generation_ms = match (self.first_token, self.last_token) {
+            (Some(a), Some(b)) => (b - a).as_secs_f64() * 1e3,
+            _ => 0.0,
+        };
+        let per_second = |n: usize, ms: f64| if ms > 0.0 { n as f64 * 1e3 / ms } else { 0.0 };
+        Ok(Completion {
+            text: std::mem::take(&mut self.output),
+            tokens: std::mem::take(&mut self.tokens),
+            finish_reason,
+            usage: Usage {
+                prompt_tokens: self.prompt_len as u32,
+                completion_tokens: completion_tokens as u32,
+            },
+            timings: Timings {
+                time_to_first_token_ms: self
+                    .first_token
+                    .map_or(0.0, |t| (t - self.started).as_secs_f64() * 1e3),
+                prompt_ms: self.prompt_ms,
+                generation_ms,
+                prompt_tokens_per_second: per_second(self.prompt_len, self.prompt_ms),
+                generation_tokens_per_second: per_second(completion_tokens.saturating_sub(1), generation_ms),
+            },
+        })
+    }
+
+    /// One step: evaluate the pending token if needed, sample the next one.
+    /// `Ok(None)` means finished and flushed.
+    fn step(&mut self) -> Result<Option<String>> {
+        loop {
+            if self.finish.is_some() {
+                if self.flushed {
+                    return Ok(None);
+                }
+                self.flushed = true;
+                let rest = self.text.finish();
+                if rest.is_empty() {
+                    return Ok(None);
+                }
+                return Ok(Some(rest));
+            }
+            if let Some(token) = self.pending.take() {
+                if self.tokens.len() >= self.max_new || self.n_past >= self.session.n_ctx as usize {
+                    self.finish = Some(FinishReason::Length);
+                    continue;
+                }
+                if self.session.cancelled() {
+                    self.finish = Some(FinishReason::Cancelled);
+                    continue;
+                }
+                self.session.decode(&[token], self.n_past, true)?;
+                self.n_past += 1;
+            }
+            let token = self.sampler.sample(&self.session.ctx, -1).0;
+            let now = Instant::now();
+            self.first_token.get_or_insert(now);
+            self.last_token = Some(now);
+            if !self.ignore_eos && self.session.model.is_end_of_generation(token) {
+                self.finish = Some(FinishReason::Stop);
+                continue;
+            }
+            self.tokens.push(token);
+            let mut bytes = Vec::new();
+            self.session.model.token_piece_into(token, false, &mut bytes)?;
+            let fed = self.text.feed(&bytes);
+            if fed.stopped {
+                self.finish = Some(FinishReason::Stop);
+                self.flushed = true;
+            } else {
+                self.pending = Some(token);
+            }
+            if !fed.emit.is_empty() {
+                return Ok(Some(fed.emit));
+            }
+        }
+    }
+}
+
+impl Iterator for TokenStream<'_> {
+    type Item = Result<String>;
+
+    fn next(&mut self) -> Option<Result<String>> {
+        if self.failed {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(piece)) => {
+                self.output.push_str(&piece);
+                Some(Ok(piece))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
