@@ -26,7 +26,7 @@ if [ ! -f llama.cpp/.overlaid ]; then
   touch llama.cpp/.overlaid
 fi
 cmake -S llama.cpp -B llama.cpp/build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-  -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_SERVER=OFF \
+  -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF \
   -DBUILD_SHARED_LIBS=OFF >/dev/null
 cmake --build llama.cpp/build --target "${targets[@]}" -j "$(nproc)"
 echo "built: ${targets[*]} in $work/llama.cpp/build/bin"

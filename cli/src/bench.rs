@@ -40,7 +40,9 @@ fn stats(xs: &[f64]) -> (f64, f64) {
 
 pub fn run(args: &BenchArgs, json: bool) -> Result<(), Error> {
     if args.pp == 0 || args.tg == 0 || args.reps == 0 {
-        return Err(Error::InvalidArgument("--pp, --tg and --reps must be at least 1".into()));
+        return Err(Error::InvalidArgument(
+            "--pp, --tg and --reps must be at least 1".into(),
+        ));
     }
     let path = match &args.model {
         Some(p) => p.clone(),
@@ -65,7 +67,9 @@ pub fn run(args: &BenchArgs, json: bool) -> Result<(), Error> {
     let mut prompt = bos.clone();
     let mut x: u64 = 42;
     while prompt.len() < args.pp as usize {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         prompt.push(((x >> 33) % n_vocab as u64) as i32);
     }
     let pp_opts = GenerateOptions::greedy().with_max_tokens(1);

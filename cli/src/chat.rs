@@ -25,7 +25,12 @@ pub fn repl(
             let _ = stdout.flush();
         }
         let mut line = String::new();
-        if stdin.lock().read_line(&mut line).map_err(|e| Error::InvalidArgument(e.to_string()))? == 0 {
+        if stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?
+            == 0
+        {
             break;
         }
         let line = line.trim_end_matches(['\n', '\r']);

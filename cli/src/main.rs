@@ -18,7 +18,11 @@ use llmedge::{
 };
 
 #[derive(Parser)]
-#[command(name = "llmedge", version, about = "On-premises LLM inference over llama.cpp")]
+#[command(
+    name = "llmedge",
+    version,
+    about = "On-premises LLM inference over llama.cpp"
+)]
 struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
@@ -143,7 +147,11 @@ impl SamplingArgs {
             seed: self.seed,
             greedy: self.greedy,
             stop: self.stop.clone(),
-            truncation: if self.truncate { Truncation::DropOldest } else { Truncation::Error },
+            truncation: if self.truncate {
+                Truncation::DropOldest
+            } else {
+                Truncation::Error
+            },
             ..GenerateOptions::default()
         }
     }
@@ -212,7 +220,12 @@ fn main() -> ExitCode {
 fn dispatch(cli: &Cli) -> Result<(), Error> {
     match &cli.command {
         Command::Run(args) => run(args, cli.json),
-        Command::Chat(args) => chat::repl(&args.model, &args.sampling, args.system.as_deref(), cli.json),
+        Command::Chat(args) => chat::repl(
+            &args.model,
+            &args.sampling,
+            args.system.as_deref(),
+            cli.json,
+        ),
         Command::Info { model, sha256 } => info(model.as_ref(), *sha256, cli.json),
         Command::Fetch { names, all } => progress::fetch(names, *all, cli.json),
         Command::Bench(args) => bench::run(args, cli.json),
@@ -277,7 +290,10 @@ fn info(model: Option<&PathBuf>, sha256: bool, json: bool) -> Result<(), Error> 
     let model = progress::load(&path, options, json)?;
     let info = model.info();
     if json {
-        println!("{}", serde_json::to_string_pretty(info).map_err(|e| Error::Internal(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(info).map_err(|e| Error::Internal(e.to_string()))?
+        );
         return Ok(());
     }
     println!("path:          {}", info.path.display());
@@ -290,7 +306,14 @@ fn info(model: Option<&PathBuf>, sha256: bool, json: bool) -> Result<(), Error> 
     println!("layers:        {}", info.n_layer);
     println!("embedding:     {}", info.n_embd);
     println!("vocabulary:    {}", info.n_vocab);
-    println!("chat template: {}", if info.chat_template.is_some() { "embedded" } else { "none" });
+    println!(
+        "chat template: {}",
+        if info.chat_template.is_some() {
+            "embedded"
+        } else {
+            "none"
+        }
+    );
     if let Some(s) = &info.sha256 {
         println!("sha256:        {s}");
     }

@@ -61,7 +61,10 @@ pub fn fetch(names: &[String], all: bool, json: bool) -> Result<(), Error> {
         bar.finish_and_clear();
         let path = path?;
         if json {
-            println!("{}", serde_json::json!({"name": name, "path": path, "sha256": model.sha256}));
+            println!(
+                "{}",
+                serde_json::json!({"name": name, "path": path, "sha256": model.sha256})
+            );
         } else {
             println!("{name}: {}", path.display());
         }
@@ -72,7 +75,11 @@ pub fn fetch(names: &[String], all: bool, json: bool) -> Result<(), Error> {
 /// Load a model with a progress bar.
 pub fn load(path: &Path, options: ModelOptions, json: bool) -> Result<Model, Error> {
     let bar = bar(100, "loading {msg} [{bar:30}] {percent}%", json);
-    bar.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    bar.set_message(
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
     let reporter = bar.clone();
     let model = Model::load_with_progress(path, options, move |p| {
         reporter.set_position((p * 100.0) as u64);

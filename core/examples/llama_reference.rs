@@ -70,7 +70,14 @@ fn greedy(backend: &LlamaBackend, model: &LlamaModel, prompt: &str, n_predict: u
 }
 
 /// pp: one batch of `pp` tokens; tg: `tg` single-token decodes with greedy sampling.
-fn bench(backend: &LlamaBackend, model: &LlamaModel, threads: i32, pp: usize, tg: usize, reps: usize) {
+fn bench(
+    backend: &LlamaBackend,
+    model: &LlamaModel,
+    threads: i32,
+    pp: usize,
+    tg: usize,
+    reps: usize,
+) {
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new((pp + tg + 16) as u32))
         .with_n_batch(2048)
@@ -84,7 +91,9 @@ fn bench(backend: &LlamaBackend, model: &LlamaModel, threads: i32, pp: usize, tg
     let mut prompt = vec![bos];
     let mut x: u64 = 7;
     while prompt.len() < pp {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         prompt.push(LlamaToken(((x >> 33) % n_vocab) as i32));
     }
     let mut batch = LlamaBatch::new(pp.max(1), 1);

@@ -134,9 +134,12 @@ fn jinja_env(source: &str) -> Result<Environment<'static>> {
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-    env.add_function("raise_exception", |msg: String| -> std::result::Result<Value, JinjaError> {
-        Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
-    });
+    env.add_function(
+        "raise_exception",
+        |msg: String| -> std::result::Result<Value, JinjaError> {
+            Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
+        },
+    );
     env.add_function("strftime_now", |format: String| {
         chrono::Local::now().format(&format).to_string()
     });
@@ -159,12 +162,18 @@ mod tests {
 
     #[test]
     fn parse_tells_jinja_from_builtin_names() {
-        assert!(matches!(ChatTemplate::parse("chatml").unwrap(), ChatTemplate::Builtin(_)));
+        assert!(matches!(
+            ChatTemplate::parse("chatml").unwrap(),
+            ChatTemplate::Builtin(_)
+        ));
         assert!(matches!(
             ChatTemplate::parse("{{ messages[0].content }}").unwrap(),
             ChatTemplate::Jinja(_)
         ));
-        assert_eq!(ChatTemplate::parse("no-such-template").unwrap_err().code(), crate::ErrorCode::Template);
+        assert_eq!(
+            ChatTemplate::parse("no-such-template").unwrap_err().code(),
+            crate::ErrorCode::Template
+        );
         let e = ChatTemplate::parse("{% for m in messages %}").unwrap_err();
         assert_eq!(e.code(), crate::ErrorCode::Template);
         assert!(ChatTemplate::builtin_names().iter().any(|n| n == "llama3"));

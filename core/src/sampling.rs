@@ -96,7 +96,10 @@ impl GenerateOptions {
     pub fn validate(&self, model: &Model) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidArgument(m));
         if !self.temperature.is_finite() || self.temperature < 0.0 {
-            return bad(format!("temperature must be >= 0, got {}", self.temperature));
+            return bad(format!(
+                "temperature must be >= 0, got {}",
+                self.temperature
+            ));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             return bad(format!("top_p must be in (0, 1], got {}", self.top_p));
@@ -108,13 +111,19 @@ impl GenerateOptions {
             return bad(format!("top_k must be >= 0, got {}", self.top_k));
         }
         if !self.repeat_penalty.is_finite() || self.repeat_penalty <= 0.0 {
-            return bad(format!("repeat_penalty must be > 0, got {}", self.repeat_penalty));
+            return bad(format!(
+                "repeat_penalty must be > 0, got {}",
+                self.repeat_penalty
+            ));
         }
         if !self.frequency_penalty.is_finite() || !self.presence_penalty.is_finite() {
             return bad("frequency_penalty and presence_penalty must be finite".into());
         }
         if self.penalty_last_n < 0 {
-            return bad(format!("penalty_last_n must be >= 0, got {}", self.penalty_last_n));
+            return bad(format!(
+                "penalty_last_n must be >= 0, got {}",
+                self.penalty_last_n
+            ));
         }
         if self.max_tokens == Some(0) {
             return bad("max_tokens must be at least 1".into());
@@ -144,7 +153,10 @@ impl GenerateOptions {
                 .collect();
             chain.push(LlamaSampler::logit_bias(n_vocab, &biases));
         }
-        if self.repeat_penalty != 1.0 || self.frequency_penalty != 0.0 || self.presence_penalty != 0.0 {
+        if self.repeat_penalty != 1.0
+            || self.frequency_penalty != 0.0
+            || self.presence_penalty != 0.0
+        {
             chain.push(LlamaSampler::penalties(
                 n_vocab,
                 self.penalty_last_n,

@@ -154,12 +154,16 @@ impl Session {
         let info = model.info();
         let n_ctx = options.n_ctx.unwrap_or(info.n_ctx_train.min(4096));
         if n_ctx < 8 {
-            return Err(Error::InvalidArgument(format!("n_ctx must be at least 8, got {n_ctx}")));
+            return Err(Error::InvalidArgument(format!(
+                "n_ctx must be at least 8, got {n_ctx}"
+            )));
         }
         let n_batch = options.n_batch.unwrap_or(2048).min(n_ctx);
         let n_ubatch = options.n_ubatch.unwrap_or(512).min(n_batch);
         if n_ubatch == 0 {
-            return Err(Error::InvalidArgument("n_batch and n_ubatch must be at least 1".into()));
+            return Err(Error::InvalidArgument(
+                "n_batch and n_ubatch must be at least 1".into(),
+            ));
         }
         let threads = options.threads.unwrap_or(model.options().threads);
         let threads_batch = options.threads_batch.unwrap_or(threads);
@@ -240,7 +244,11 @@ impl Session {
     }
 
     /// Render `messages` with the chat template and generate the assistant's reply.
-    pub fn chat(&mut self, messages: &[ChatMessage], options: &GenerateOptions) -> Result<Completion> {
+    pub fn chat(
+        &mut self,
+        messages: &[ChatMessage],
+        options: &GenerateOptions,
+    ) -> Result<Completion> {
         self.chat_with(messages, options, |_| true)
     }
 
@@ -311,7 +319,8 @@ impl Session {
                 }
                 let keep = n_ctx - reserve;
                 // Keep a leading BOS: models behave badly without it.
-                let head = usize::from(self.model.tokenize("", true, false).first() == Some(&tokens[0]));
+                let head =
+                    usize::from(self.model.tokenize("", true, false).first() == Some(&tokens[0]));
                 let drop = tokens.len() - keep;
                 tokens.drain(head..head + drop);
                 Ok(tokens)
@@ -324,7 +333,12 @@ impl Session {
         let last = tokens.len() - 1;
         for (i, &t) in tokens.iter().enumerate() {
             self.batch
-                .add(LlamaToken(t), (first_pos + i) as i32, &[0], logits_last && i == last)
+                .add(
+                    LlamaToken(t),
+                    (first_pos + i) as i32,
+                    &[0],
+                    logits_last && i == last,
+                )
                 .map_err(|e| Error::Internal(format!("batch: {e}")))?;
         }
         self.ctx
@@ -360,7 +374,11 @@ pub struct TokenStream<'s> {
 }
 
 impl<'s> TokenStream<'s> {
-    fn start(session: &'s mut Session, prompt: Prompt<'_>, options: &GenerateOptions) -> Result<Self> {
+    fn start(
+        session: &'s mut Session,
+        prompt: Prompt<'_>,
+        options: &GenerateOptions,
+    ) -> Result<Self> {
         let started = Instant::now();
         options.validate(&session.model)?;
         session.cancel.store(false, Ordering::SeqCst);
@@ -442,7 +460,10 @@ impl<'s> TokenStream<'s> {
                 prompt_ms: self.prompt_ms,
                 generation_ms,
                 prompt_tokens_per_second: per_second(self.prompt_len, self.prompt_ms),
-                generation_tokens_per_second: per_second(completion_tokens.saturating_sub(1), generation_ms),
+                generation_tokens_per_second: per_second(
+                    completion_tokens.saturating_sub(1),
+                    generation_ms,
+                ),
             },
         })
     }
@@ -484,7 +505,9 @@ impl<'s> TokenStream<'s> {
             }
             self.tokens.push(token);
             let mut bytes = Vec::new();
-            self.session.model.token_piece_into(token, false, &mut bytes)?;
+            self.session
+                .model
+                .token_piece_into(token, false, &mut bytes)?;
             let fed = self.text.feed(&bytes);
             if fed.stopped {
                 self.finish = Some(FinishReason::Stop);

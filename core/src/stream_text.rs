@@ -61,7 +61,10 @@ impl StreamText {
     }
 
     fn first_stop(&self) -> Option<usize> {
-        self.stops.iter().filter_map(|s| self.held.find(s.as_str())).min()
+        self.stops
+            .iter()
+            .filter_map(|s| self.held.find(s.as_str()))
+            .min()
     }
 
     /// Length of the longest suffix of `held` that is a proper prefix of some stop string.
@@ -96,7 +99,9 @@ fn decode_complete(bytes: &mut Vec<u8>, out: &mut String) {
             Err(e) => {
                 let valid = e.valid_up_to();
                 // SAFETY: `from_utf8` just checked that these bytes are valid UTF-8.
-                out.push_str(unsafe { std::str::from_utf8_unchecked(&bytes[start..start + valid]) });
+                out.push_str(unsafe {
+                    std::str::from_utf8_unchecked(&bytes[start..start + valid])
+                });
                 match e.error_len() {
                     None => {
                         bytes.drain(..start + valid);
@@ -155,7 +160,8 @@ mod tests {
         let bytes = text.as_bytes();
         for a in 0..bytes.len() {
             for b in a..bytes.len() {
-                let (pieces, stopped) = run(&[&bytes[..a], &bytes[a..b], &bytes[b..]], &["<|end|>"]);
+                let (pieces, stopped) =
+                    run(&[&bytes[..a], &bytes[a..b], &bytes[b..]], &["<|end|>"]);
                 assert!(stopped);
                 assert_eq!(pieces.concat(), "Hello ");
                 for p in &pieces {
@@ -169,7 +175,10 @@ mod tests {
     fn near_miss_is_released() {
         let (pieces, stopped) = run(&[b"a<|e", b"x"], &["<|end|>"]);
         assert!(!stopped);
-        assert_eq!(pieces, vec!["a".to_string(), "<|ex".to_string(), String::new()]);
+        assert_eq!(
+            pieces,
+            vec!["a".to_string(), "<|ex".to_string(), String::new()]
+        );
     }
 
     #[test]

@@ -44,7 +44,11 @@ fn reference_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let bin = dir.join("examples").join("llama_reference");
-    assert!(bin.exists(), "{} missing: run the tests with `cargo test` (it builds examples)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} missing: run the tests with `cargo test` (it builds examples)",
+        bin.display()
+    );
     bin
 }
 
@@ -58,15 +62,24 @@ fn greedy_tokens_equal_the_independent_llama_cpp_loop() {
         .args(PROMPTS)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), PROMPTS.len());
     let mut s = session();
     for (prompt, reference) in PROMPTS.iter().zip(lines) {
         let expected: Vec<i32> = serde_json::from_value(reference["tokens"].clone()).unwrap();
         assert!(!expected.is_empty());
-        let got = s.generate(*prompt, &GenerateOptions::greedy().with_max_tokens(n)).unwrap();
+        let got = s
+            .generate(*prompt, &GenerateOptions::greedy().with_max_tokens(n))
+            .unwrap();
         assert_eq!(got.tokens, expected, "prompt {prompt:?}");
         assert_eq!(got.text, model().detokenize(&expected, false).unwrap());
     }
@@ -75,23 +88,37 @@ fn greedy_tokens_equal_the_independent_llama_cpp_loop() {
 #[test]
 fn chat_template_renders_exactly_like_llama_cpp() {
     let m = model();
-    let jinja = m.info().chat_template.clone().expect("SmolLM2 embeds a template");
+    let jinja = m
+        .info()
+        .chat_template
+        .clone()
+        .expect("SmolLM2 embeds a template");
     let messages = vec![
         ChatMessage::system("You are terse."),
         ChatMessage::user("Hi!"),
         ChatMessage::assistant("Hello."),
         ChatMessage::user("你好，世界 🙂"),
     ];
-    let ours = ChatTemplate::Jinja(jinja.clone()).render(&m, &messages, true).unwrap();
+    let ours = ChatTemplate::Jinja(jinja.clone())
+        .render(&m, &messages, true)
+        .unwrap();
     // llama.cpp's own renderer, given the model's template string, through the raw C API.
     let tmpl = std::ffi::CString::new(jinja).unwrap();
     let cstrings: Vec<(std::ffi::CString, std::ffi::CString)> = messages
         .iter()
-        .map(|m| (std::ffi::CString::new(m.role.clone()).unwrap(), std::ffi::CString::new(m.content.clone()).unwrap()))
+        .map(|m| {
+            (
+                std::ffi::CString::new(m.role.clone()).unwrap(),
+                std::ffi::CString::new(m.content.clone()).unwrap(),
+            )
+        })
         .collect();
     let chat: Vec<llama_cpp_sys_2::llama_chat_message> = cstrings
         .iter()
-        .map(|(r, c)| llama_cpp_sys_2::llama_chat_message { role: r.as_ptr(), content: c.as_ptr() })
+        .map(|(r, c)| llama_cpp_sys_2::llama_chat_message {
+            role: r.as_ptr(),
+            content: c.as_ptr(),
+        })
         .collect();
     let mut buf = vec![0u8; 4096];
     // SAFETY: all pointers are valid NUL-terminated strings that outlive the call; buf is writable.
@@ -109,7 +136,10 @@ fn chat_template_renders_exactly_like_llama_cpp() {
     let theirs = String::from_utf8(buf[..n as usize].to_vec()).unwrap();
     assert_eq!(ours, theirs);
     // The built-in fallback by name gives the same for ChatML models.
-    let builtin = ChatTemplate::parse("chatml").unwrap().render(&m, &messages, true).unwrap();
+    let builtin = ChatTemplate::parse("chatml")
+        .unwrap()
+        .render(&m, &messages, true)
+        .unwrap();
     assert_eq!(builtin, theirs);
 }
 
@@ -119,12 +149,16 @@ fn model_without_template_and_no_override_is_a_clear_error() {
     let mut s = Session::new(
         &m,
         SessionOptions {
-            chat_template: Some(ChatTemplate::parse("{{ raise_exception('template says no') }}").unwrap()),
+            chat_template: Some(
+                ChatTemplate::parse("{{ raise_exception('template says no') }}").unwrap(),
+            ),
             ..SessionOptions::default()
         },
     )
     .unwrap();
-    let e = s.chat(&[ChatMessage::user("hi")], &GenerateOptions::greedy()).unwrap_err();
+    let e = s
+        .chat(&[ChatMessage::user("hi")], &GenerateOptions::greedy())
+        .unwrap_err();
     assert_eq!(e.code(), ErrorCode::Template);
     assert!(e.to_string().contains("template says no"));
 }
@@ -135,7 +169,9 @@ fn streaming_is_valid_utf8_and_equals_the_blocking_result() {
     let mut s = session();
     let prompts = [
         vec![ChatMessage::user("请用中文介绍一下北京。")],
-        vec![ChatMessage::user("Reply with many emoji like 🙂🚀🎉 and say hi in Japanese: こんにちは")],
+        vec![ChatMessage::user(
+            "Reply with many emoji like 🙂🚀🎉 and say hi in Japanese: こんにちは",
+        )],
     ];
     for messages in &prompts {
         let opts = GenerateOptions::greedy().with_max_tokens(48);
@@ -149,10 +185,19 @@ fn streaming_is_valid_utf8_and_equals_the_blocking_result() {
             .unwrap();
         assert_eq!(pieces.concat(), blocking.text);
         assert_eq!(streamed.text, blocking.text);
-        assert!(pieces.iter().all(|p| !p.is_empty() && !p.contains('\u{fffd}')), "{pieces:?}");
+        assert!(
+            pieces
+                .iter()
+                .all(|p| !p.is_empty() && !p.contains('\u{fffd}')),
+            "{pieces:?}"
+        );
         // Some tokens of this output are partial UTF-8 characters: at least one piece must be
         // non-ASCII, proving the decoder saw and reassembled multi-byte text.
-        assert!(blocking.text.chars().any(|c| !c.is_ascii()), "{:?}", blocking.text);
+        assert!(
+            blocking.text.chars().any(|c| !c.is_ascii()),
+            "{:?}",
+            blocking.text
+        );
         // The iterator form gives the same pieces.
         let mut stream = s.chat_stream(messages, &opts).unwrap();
         let iter_pieces: Vec<String> = stream.by_ref().map(|p| p.unwrap()).collect();
@@ -166,7 +211,12 @@ fn streaming_is_valid_utf8_and_equals_the_blocking_result() {
 #[test]
 fn stop_strings_end_generation_and_are_not_emitted() {
     let mut s = session();
-    let free = s.generate("1, 2, 3, 4, 5,", &GenerateOptions::greedy().with_max_tokens(24)).unwrap();
+    let free = s
+        .generate(
+            "1, 2, 3, 4, 5,",
+            &GenerateOptions::greedy().with_max_tokens(24),
+        )
+        .unwrap();
     assert!(free.text.contains(" 8"), "{:?}", free.text);
     let opts = GenerateOptions {
         stop: vec![" 8".into()],
@@ -188,11 +238,20 @@ fn stop_strings_end_generation_and_are_not_emitted() {
 fn finish_reason_usage_and_timings_are_reported() {
     let mut s = session();
     let out = s
-        .generate("Once upon a time", &GenerateOptions { ignore_eos: true, ..GenerateOptions::greedy().with_max_tokens(10) })
+        .generate(
+            "Once upon a time",
+            &GenerateOptions {
+                ignore_eos: true,
+                ..GenerateOptions::greedy().with_max_tokens(10)
+            },
+        )
         .unwrap();
     assert_eq!(out.finish_reason, FinishReason::Length);
     assert_eq!(out.usage.completion_tokens, 10);
-    assert_eq!(out.usage.prompt_tokens as usize, model().tokenize("Once upon a time", true, true).len());
+    assert_eq!(
+        out.usage.prompt_tokens as usize,
+        model().tokenize("Once upon a time", true, true).len()
+    );
     let t = out.timings;
     assert!(t.prompt_ms > 0.0 && t.generation_ms > 0.0);
     assert!(t.time_to_first_token_ms >= t.prompt_ms);
@@ -202,11 +261,20 @@ fn finish_reason_usage_and_timings_are_reported() {
 #[test]
 fn sampling_with_a_seed_is_reproducible_and_logit_bias_bans_tokens() {
     let mut s = session();
-    let opts = GenerateOptions { seed: Some(7), temperature: 1.0, ..GenerateOptions::default().with_max_tokens(16) };
+    let opts = GenerateOptions {
+        seed: Some(7),
+        temperature: 1.0,
+        ..GenerateOptions::default().with_max_tokens(16)
+    };
     let a = s.generate("Tell me a story.", &opts).unwrap();
     let b = s.generate("Tell me a story.", &opts).unwrap();
     assert_eq!(a.tokens, b.tokens);
-    let greedy = s.generate("The capital of France is", &GenerateOptions::greedy().with_max_tokens(4)).unwrap();
+    let greedy = s
+        .generate(
+            "The capital of France is",
+            &GenerateOptions::greedy().with_max_tokens(4),
+        )
+        .unwrap();
     let banned = greedy.tokens[0];
     let opts = GenerateOptions {
         logit_bias: vec![(banned, f32::NEG_INFINITY)],
@@ -214,17 +282,32 @@ fn sampling_with_a_seed_is_reproducible_and_logit_bias_bans_tokens() {
     };
     let other = s.generate("The capital of France is", &opts).unwrap();
     assert!(!other.tokens.contains(&banned));
-    let bad = GenerateOptions { top_p: 0.0, ..GenerateOptions::default() };
-    assert_eq!(s.generate("x", &bad).unwrap_err().code(), ErrorCode::InvalidArgument);
-    let bad = GenerateOptions { logit_bias: vec![(-5, 1.0)], ..GenerateOptions::default() };
-    assert_eq!(s.generate("x", &bad).unwrap_err().code(), ErrorCode::Tokenize);
+    let bad = GenerateOptions {
+        top_p: 0.0,
+        ..GenerateOptions::default()
+    };
+    assert_eq!(
+        s.generate("x", &bad).unwrap_err().code(),
+        ErrorCode::InvalidArgument
+    );
+    let bad = GenerateOptions {
+        logit_bias: vec![(-5, 1.0)],
+        ..GenerateOptions::default()
+    };
+    assert_eq!(
+        s.generate("x", &bad).unwrap_err().code(),
+        ErrorCode::Tokenize
+    );
 }
 
 #[test]
 fn cancellation_from_another_thread_stops_within_one_token() {
     let mut s = session();
     let handle = s.cancel_handle();
-    let opts = GenerateOptions { ignore_eos: true, ..GenerateOptions::greedy().with_max_tokens(200) };
+    let opts = GenerateOptions {
+        ignore_eos: true,
+        ..GenerateOptions::greedy().with_max_tokens(200)
+    };
     let mut stream = s.stream("Count from one to one hundred:", &opts).unwrap();
     let mut seen = 0;
     let mut after_cancel = 0;
@@ -255,24 +338,46 @@ fn cancellation_from_another_thread_stops_within_one_token() {
         })
         .unwrap();
     assert_eq!(out.finish_reason, FinishReason::Cancelled);
-    assert!(out.usage.completion_tokens <= 4, "{}", out.usage.completion_tokens);
+    assert!(
+        out.usage.completion_tokens <= 4,
+        "{}",
+        out.usage.completion_tokens
+    );
     // The session is still usable and the flag was reset.
-    let again = s.generate("Hi", &GenerateOptions::greedy().with_max_tokens(3)).unwrap();
+    let again = s
+        .generate("Hi", &GenerateOptions::greedy().with_max_tokens(3))
+        .unwrap();
     assert_ne!(again.finish_reason, FinishReason::Cancelled);
 }
 
 #[test]
 fn context_overflow_is_an_error_or_an_explicit_truncation() {
     let m = model();
-    let mut s = Session::new(&m, SessionOptions { n_ctx: Some(64), ..SessionOptions::default() }).unwrap();
+    let mut s = Session::new(
+        &m,
+        SessionOptions {
+            n_ctx: Some(64),
+            ..SessionOptions::default()
+        },
+    )
+    .unwrap();
     let long = "word ".repeat(200);
-    let e = s.generate(long.as_str(), &GenerateOptions::greedy().with_max_tokens(8)).unwrap_err();
+    let e = s
+        .generate(long.as_str(), &GenerateOptions::greedy().with_max_tokens(8))
+        .unwrap_err();
     assert_eq!(e.code(), ErrorCode::ContextOverflow);
-    let opts = GenerateOptions { truncation: Truncation::DropOldest, ..GenerateOptions::greedy().with_max_tokens(8) };
+    let opts = GenerateOptions {
+        truncation: Truncation::DropOldest,
+        ..GenerateOptions::greedy().with_max_tokens(8)
+    };
     let out = s.generate(long.as_str(), &opts).unwrap();
     assert!(out.usage.prompt_tokens as usize + 8 <= 64);
     // max_tokens = None runs to the end of the context and reports Length.
-    let opts = GenerateOptions { max_tokens: None, ignore_eos: true, ..GenerateOptions::greedy() };
+    let opts = GenerateOptions {
+        max_tokens: None,
+        ignore_eos: true,
+        ..GenerateOptions::greedy()
+    };
     let out = s.generate("Hello", &opts).unwrap();
     assert_eq!(out.finish_reason, FinishReason::Length);
     assert_eq!(out.usage.prompt_tokens + out.usage.completion_tokens, 64);
@@ -303,9 +408,16 @@ fn metadata_is_exposed() {
     assert_eq!(info.n_ctx_train, 8192);
     assert_eq!(info.quantization, "Q4_1");
     assert!(info.n_params > 100_000_000 && info.n_params < 200_000_000);
-    assert!(info.chat_template.as_deref().unwrap().contains("<|im_start|>"));
+    assert!(info
+        .chat_template
+        .as_deref()
+        .unwrap()
+        .contains("<|im_start|>"));
     let manifest = llmedge::model_fetch::Manifest::builtin();
-    assert_eq!(m.sha256().unwrap(), manifest.get(&manifest.default).unwrap().sha256);
+    assert_eq!(
+        m.sha256().unwrap(),
+        manifest.get(&manifest.default).unwrap().sha256
+    );
 }
 
 #[test]
@@ -314,14 +426,20 @@ fn tokenize_detokenize_round_trip_and_embeddings() {
     let text = "Hello, 世界! 🙂";
     let tokens = m.tokenize(text, false, false);
     assert_eq!(m.detokenize(&tokens, false).unwrap(), text);
-    assert_eq!(m.detokenize(&[1_000_000], false).unwrap_err().code(), ErrorCode::Tokenize);
+    assert_eq!(
+        m.detokenize(&[1_000_000], false).unwrap_err().code(),
+        ErrorCode::Tokenize
+    );
     let a = m.embed("The patient has a fever.").unwrap();
     let b = m.embed("The patient is febrile.").unwrap();
     let c = m.embed("Stock prices fell sharply today.").unwrap();
     assert_eq!(a.len(), 576);
     let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>();
     assert!((dot(&a, &a) - 1.0).abs() < 1e-4);
-    assert!(dot(&a, &b) > dot(&a, &c), "similar sentences should be closer");
+    assert!(
+        dot(&a, &b) > dot(&a, &c),
+        "similar sentences should be closer"
+    );
 }
 
 #[test]
@@ -338,7 +456,14 @@ fn two_threads_on_one_model_match_sequential_runs() {
             let m = m.clone();
             let opts = opts.clone();
             std::thread::spawn(move || {
-                let mut s = Session::new(&m, SessionOptions { threads: Some(1), ..SessionOptions::default() }).unwrap();
+                let mut s = Session::new(
+                    &m,
+                    SessionOptions {
+                        threads: Some(1),
+                        ..SessionOptions::default()
+                    },
+                )
+                .unwrap();
                 PROMPTS
                     .iter()
                     .cycle()

@@ -1,0 +1,69 @@
+package io.llmedge;
+
+/**
+ * The stable error codes shared by every llmedge surface (Rust, C, Python, Java, CLI).
+ * The numbers equal the Rust core's {@code ErrorCode}; they never change.
+ */
+public enum ErrorCode {
+    /** An argument is out of range or malformed. */
+    INVALID_ARGUMENT(1),
+    /** A required argument was null. */
+    NULL_ARGUMENT(2),
+    /** Text that must be UTF-8 is not. */
+    INVALID_UTF8(3),
+    /** The model file does not exist or cannot be opened. */
+    MODEL_NOT_FOUND(10),
+    /** The file is not a valid GGUF model (bad magic, truncated, corrupt tensors). */
+    INVALID_MODEL(11),
+    /** The GGUF names an architecture this build of llama.cpp does not know. */
+    UNSUPPORTED_ARCHITECTURE(12),
+    /** The model or its context does not fit in the available memory. */
+    OUT_OF_MEMORY(13),
+    /** llama.cpp refused the model for another reason. */
+    MODEL_LOAD(14),
+    /** A llama.cpp context could not be created. */
+    CONTEXT_CREATE(20),
+    /** The request does not fit in the context window. */
+    CONTEXT_OVERFLOW(21),
+    /** llama.cpp failed while evaluating tokens. */
+    DECODE(22),
+    /** Text could not be tokenized, or a token id is outside the vocabulary. */
+    TOKENIZE(23),
+    /** A chat or prompt template failed to parse or render. */
+    TEMPLATE(30),
+    /** The model has no chat template and the caller gave none. */
+    NO_CHAT_TEMPLATE(31),
+    /** A file could not be read or written. */
+    IO(50),
+    /** A downloaded or cached file does not have the expected SHA-256. */
+    CHECKSUM_MISMATCH(51),
+    /** A model could not be fetched. */
+    FETCH(52),
+    /** The object was closed and can no longer be used. */
+    CLOSED(60),
+    /** A bug inside llmedge. */
+    INTERNAL(98),
+    /** A Rust panic was caught at the JNI boundary. */
+    PANIC(99);
+
+    private final int code;
+
+    ErrorCode(int code) {
+        this.code = code;
+    }
+
+    /** The stable number. */
+    public int code() {
+        return code;
+    }
+
+    /** The code for a number, or {@link #INTERNAL} for a number llmedge does not define. */
+    public static ErrorCode fromCode(int code) {
+        for (ErrorCode c : values()) {
+            if (c.code == code) {
+                return c;
+            }
+        }
+        return INTERNAL;
+    }
+}

@@ -1,0 +1,95 @@
+package io.llmedge;
+
+/** How to load a model. Immutable; build with {@link #builder()}. */
+public final class ModelOptions {
+    /** Offload every layer to the GPU (needs a GPU build of the native library). */
+    public static final int ALL_GPU_LAYERS = Integer.MAX_VALUE;
+
+    // Read by the native library by name (bindings/java/src/convert.rs).
+    private final int gpuLayers;
+    private final boolean useMmap;
+    private final boolean useMlock;
+    private final Integer threads;
+    private final boolean computeSha256;
+
+    private ModelOptions(Builder b) {
+        this.gpuLayers = b.gpuLayers;
+        this.useMmap = b.useMmap;
+        this.useMlock = b.useMlock;
+        this.threads = b.threads;
+        this.computeSha256 = b.computeSha256;
+    }
+
+    public static ModelOptions defaults() {
+        return builder().build();
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public int getGpuLayers() {
+        return gpuLayers;
+    }
+
+    public boolean isUseMmap() {
+        return useMmap;
+    }
+
+    public boolean isUseMlock() {
+        return useMlock;
+    }
+
+    /** Threads for this model's sessions, or null for all cores. */
+    public Integer getThreads() {
+        return threads;
+    }
+
+    public boolean isComputeSha256() {
+        return computeSha256;
+    }
+
+    public static final class Builder {
+        private int gpuLayers = 0;
+        private boolean useMmap = true;
+        private boolean useMlock = false;
+        private Integer threads = null;
+        private boolean computeSha256 = false;
+
+        private Builder() {}
+
+        /** Layers to offload to the GPU (0 = CPU only, {@link #ALL_GPU_LAYERS} = all). */
+        public Builder gpuLayers(int n) {
+            this.gpuLayers = n;
+            return this;
+        }
+
+        /** Map the file instead of reading it (default true). */
+        public Builder useMmap(boolean on) {
+            this.useMmap = on;
+            return this;
+        }
+
+        /** Lock the weights in RAM. */
+        public Builder useMlock(boolean on) {
+            this.useMlock = on;
+            return this;
+        }
+
+        /** Default thread count of this model's sessions (default: all cores). */
+        public Builder threads(int n) {
+            this.threads = n;
+            return this;
+        }
+
+        /** Hash the file at load time so {@link ModelInfo#getSha256()} is filled in. */
+        public Builder computeSha256(boolean on) {
+            this.computeSha256 = on;
+            return this;
+        }
+
+        public ModelOptions build() {
+            return new ModelOptions(this);
+        }
+    }
+}

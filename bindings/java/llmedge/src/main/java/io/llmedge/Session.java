@@ -1,0 +1,167 @@
+package io.llmedge;
+
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * One conversation's state (a llama.cpp context and its KV cache) on a {@link Model}.
+ *
+ * <p>Thread rules: one generation runs at a time on a session (a second caller waits for the
+ * first); {@link #cancel()} and {@link #close()} may be called from any thread. Use one
+ * session per concurrent conversation; sessions of one model run in parallel.
+ *
+ * <p>Every request starts from an empty KV cache: pass the whole conversation each time
+ * (the chat methods render it with the model's chat template).
+ */
+public final class Session extends NativeResource {
+    Session(long handle) {
+        super("session", handle, NativeBridge::sessionFree);
+    }
+
+    /** Same as {@code model.newSession()}. */
+    public Session(Model model) {
+        this(model, SessionOptions.defaults());
+    }
+
+    /** Same as {@code model.newSession(options)}. */
+    public Session(Model model, SessionOptions options) {
+        this(create(model, options));
+    }
+
+    private static long create(Model model, SessionOptions options) {
+        long h = LlmedgeException.requireNonNull(model, "model").acquire();
+        try {
+            return NativeBridge.sessionNew(h, options);
+        } finally {
+            model.release();
+        }
+    }
+
+    /** Generate from raw text with the default options. */
+    public Completion generate(String prompt) {
+        return generate(prompt, GenerateOptions.defaults(), null);
+    }
+
+    /** Generate from raw text (BOS added, special-token text parsed). Null options mean the defaults. */
+    public Completion generate(String prompt, GenerateOptions options) {
+        return generate(prompt, options, null);
+    }
+
+    /** Generate, handing each piece of text to {@code listener} as it is produced (null: no streaming). */
+    public Completion generate(String prompt, GenerateOptions options, TokenListener listener) {
+        return run(prompt, null, null, options, listener);
+    }
+
+    /** Generate, handing each piece of text to {@code onPiece} (e.g. {@code System.out::print}). */
+    public Completion generateStreaming(String prompt, GenerateOptions options, Consumer<String> onPiece) {
+        return run(prompt, null, null, options, listener(onPiece));
+    }
+
+    /** Generate from prompt tokens, used as given. */
+    public Completion generate(int[] promptTokens, GenerateOptions options) {
+        return generate(promptTokens, options, null);
+    }
+
+    public Completion generate(int[] promptTokens, GenerateOptions options, TokenListener listener) {
+        return run(null, LlmedgeException.requireNonNull(promptTokens, "promptTokens"), null, options, listener);
+    }
+
+    /** Render {@code messages} with the chat template and generate the assistant's reply. */
+    public Completion chat(List<ChatMessage> messages, GenerateOptions options) {
+        return chat(messages, options, null);
+    }
+
+    public Completion chat(List<ChatMessage> messages, GenerateOptions options, TokenListener listener) {
+        return run(null, null, toArray(messages), options, listener);
+    }
+
+    public Completion chatStreaming(List<ChatMessage> messages, GenerateOptions options, Consumer<String> onPiece) {
+        return run(null, null, toArray(messages), options, listener(onPiece));
+    }
+
+    /**
+     * Generate on a background thread and read the pieces as an {@link java.util.Iterator} or a
+     * {@link java.util.stream.Stream}. Close the returned stream to cancel an unfinished generation.
+     */
+    public TokenStream stream(String prompt, GenerateOptions options) {
+        LlmedgeException.requireNonNull(prompt, "prompt");
+        return new TokenStream(this, listener -> generate(prompt, options, listener));
+    }
+
+    /** {@link #stream} for a conversation. */
+    public TokenStream chatStream(List<ChatMessage> messages, GenerateOptions options) {
+        ChatMessage[] array = toArray(messages);
+        return new TokenStream(this, listener -> run(null, null, array, options, listener));
+    }
+
+    /** The prompt that {@link #chat} would generate from. */
+    public String renderChat(List<ChatMessage> messages) {
+        ChatMessage[] array = toArray(messages);
+        long h = acquire();
+        try {
+            return NativeBridge.sessionRenderChat(h, array);
+        } finally {
+            release();
+        }
+    }
+
+    /** The context window in tokens. */
+    public int contextSize() {
+        long h = acquire();
+        try {
+            return NativeBridge.sessionContextSize(h);
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * Stop the generation running on this session, from any thread: it ends before its next
+     * token with {@link FinishReason#CANCELLED}. A no-op when nothing runs or the session is closed.
+     */
+    public void cancel() {
+        long h;
+        try {
+            h = acquire();
+        } catch (LlmedgeException closed) {
+            return;
+        }
+        try {
+            NativeBridge.sessionCancel(h);
+        } finally {
+            release();
+        }
+    }
+
+    @Override
+    void onCloseWhileBusy(long handle) {
+        NativeBridge.sessionCancel(handle);
+    }
+
+    private Completion run(String prompt, int[] tokens, ChatMessage[] messages, GenerateOptions options,
+            TokenListener listener) {
+        long h = acquire();
+        try {
+            return NativeBridge.sessionGenerate(h, prompt, tokens, messages, options, listener);
+        } finally {
+            release();
+        }
+    }
+
+    private static TokenListener listener(Consumer<String> onPiece) {
+        LlmedgeException.requireNonNull(onPiece, "onPiece");
+        return piece -> {
+            onPiece.accept(piece);
+            return true;
+        };
+    }
+
+    private static ChatMessage[] toArray(List<ChatMessage> messages) {
+        LlmedgeException.requireNonNull(messages, "messages");
+        ChatMessage[] array = messages.toArray(new ChatMessage[0]);
+        for (ChatMessage m : array) {
+            LlmedgeException.requireNonNull(m, "message");
+        }
+        return array;
+    }
+}

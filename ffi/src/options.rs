@@ -1,0 +1,733 @@
+//! Opaque option builders: fields can be added later without breaking the ABI.
+//!
+//! Each builder is created with `_new` (defaults filled in), changed with `_set_*`/`_add_*`,
+//! and released with `_free`. A builder may be reused for many calls and freed right after
+//! the call that uses it. Builders are not thread-safe while being changed; once built, they
+//! may be read by several threads at once.
+
+use std::ffi::c_char;
+
+use llmedge::{
+    ChatMessage, ChatTemplate, GenerateOptions, ModelOptions, SessionOptions, Truncation,
+};
+
+use crate::args::{free_box, mut_arg, str_arg};
+use crate::llmedge_token;
+use crate::status::{guard, guard_value, llmedge_status};
+
+/// Options for `llmedge_model_load` (an opaque builder).
+pub struct llmedge_model_options {
+    pub(crate) inner: ModelOptions,
+}
+
+/// Options for `llmedge_session_new` (an opaque builder).
+pub struct llmedge_session_options {
+    pub(crate) inner: SessionOptions,
+}
+
+/// Sampling and limits for one generation (an opaque builder).
+pub struct llmedge_generate_options {
+    pub(crate) inner: GenerateOptions,
+}
+
+/// A list of chat messages for `llmedge_session_chat` (an opaque builder).
+pub struct llmedge_chat_messages {
+    pub(crate) inner: Vec<ChatMessage>,
+}
+
+/// What to do when prompt + max_tokens does not fit in the context.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum llmedge_truncation {
+    /// Fail with `LLMEDGE_STATUS_CONTEXT_OVERFLOW` before decoding (the default).
+    LLMEDGE_TRUNCATION_ERROR = 0,
+    /// Drop the oldest prompt tokens (keeping BOS) until the request fits.
+    LLMEDGE_TRUNCATION_DROP_OLDEST = 1,
+}
+
+/// The builders share one shape: an opaque box around a core options value.
+pub(crate) trait Builder {
+    type Inner;
+    fn inner(&mut self) -> &mut Self::Inner;
+}
+
+macro_rules! builder {
+    ($($t:ty => $inner:ty),*) => {$(
+        impl Builder for $t {
+            type Inner = $inner;
+            fn inner(&mut self) -> &mut $inner {
+                &mut self.inner
+            }
+        }
+    )*};
+}
+builder!(llmedge_model_options => ModelOptions, llmedge_session_options => SessionOptions,
+    llmedge_generate_options => GenerateOptions);
+
+/// Body of every `_set_*` export: check the handle, apply `f`, map errors and panics.
+///
+/// # Safety
+/// `options` must be NULL or a live builder of type `B`.
+unsafe fn set<B: Builder>(
+    options: *mut B,
+    f: impl FnOnce(&mut B::Inner) -> llmedge::Result<()>,
+) -> llmedge_status {
+    guard(|| {
+        // SAFETY: forwarded caller contract.
+        f(unsafe { mut_arg(options, "options") }?.inner())
+    })
+}
+
+// ---- model options ----
+
+/// Create model options with defaults (mmap on, CPU only, all cores).
+/// The caller owns the result and frees it with `llmedge_model_options_free`.
+/// Returns NULL only on allocation failure or an internal panic.
+#[no_mangle]
+pub extern "C" fn llmedge_model_options_new() -> *mut llmedge_model_options {
+    guard_value(std::ptr::null_mut(), || {
+        Box::into_raw(Box::new(llmedge_model_options {
+            inner: ModelOptions::default(),
+        }))
+    })
+}
+
+/// Free model options. NULL is a no-op. Must not be called twice on the same pointer.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_model_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_model_options_free(options: *mut llmedge_model_options) {
+    // SAFETY: forwarded caller contract.
+    guard_value((), || unsafe { free_box(options) })
+}
+
+/// Layers to offload to the GPU (0 = CPU only, UINT32_MAX = all). Needs a GPU build.
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_model_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_model_options_set_n_gpu_layers(
+    options: *mut llmedge_model_options,
+    n: u32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.n_gpu_layers = n;
+            Ok(())
+        })
+    }
+}
+/// Map the model file instead of reading it (default true).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_model_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_model_options_set_use_mmap(
+    options: *mut llmedge_model_options,
+    on: bool,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.use_mmap = on;
+            Ok(())
+        })
+    }
+}
+/// Lock the weights in RAM (default false).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_model_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_model_options_set_use_mlock(
+    options: *mut llmedge_model_options,
+    on: bool,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.use_mlock = on;
+            Ok(())
+        })
+    }
+}
+/// Default thread count of sessions on this model (default: all cores; 0 is rejected at load).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_model_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_model_options_set_threads(
+    options: *mut llmedge_model_options,
+    threads: u32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.threads = threads;
+            Ok(())
+        })
+    }
+}
+/// Hash the file at load so its SHA-256 appears in `llmedge_model_info_json` (default false).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_model_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_model_options_set_compute_sha256(
+    options: *mut llmedge_model_options,
+    on: bool,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.compute_sha256 = on;
+            Ok(())
+        })
+    }
+}
+
+// ---- session options ----
+
+/// Create session options with defaults (context = the model's training context, at most 4096).
+/// The caller owns the result and frees it with `llmedge_session_options_free`.
+/// Returns NULL only on an internal panic.
+#[no_mangle]
+pub extern "C" fn llmedge_session_options_new() -> *mut llmedge_session_options {
+    guard_value(std::ptr::null_mut(), || {
+        Box::into_raw(Box::new(llmedge_session_options {
+            inner: SessionOptions::default(),
+        }))
+    })
+}
+
+/// Free session options. NULL is a no-op. Must not be called twice on the same pointer.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_session_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_options_free(options: *mut llmedge_session_options) {
+    // SAFETY: forwarded caller contract.
+    guard_value((), || unsafe { free_box(options) })
+}
+
+/// Context window in tokens.
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_session_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_options_set_n_ctx(
+    options: *mut llmedge_session_options,
+    n: u32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.n_ctx = Some(n);
+            Ok(())
+        })
+    }
+}
+/// Most prompt tokens per llama.cpp call (default 2048).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_session_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_options_set_n_batch(
+    options: *mut llmedge_session_options,
+    n: u32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.n_batch = Some(n);
+            Ok(())
+        })
+    }
+}
+/// Physical micro-batch size (default 512).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_session_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_options_set_n_ubatch(
+    options: *mut llmedge_session_options,
+    n: u32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.n_ubatch = Some(n);
+            Ok(())
+        })
+    }
+}
+/// Threads for generation (default: the model's).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_session_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_options_set_threads(
+    options: *mut llmedge_session_options,
+    n: u32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.threads = Some(n);
+            Ok(())
+        })
+    }
+}
+/// Threads for prompt evaluation (default: same as generation).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_session_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_options_set_threads_batch(
+    options: *mut llmedge_session_options,
+    n: u32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.threads_batch = Some(n);
+            Ok(())
+        })
+    }
+}
+
+/// Use this chat template instead of the model's: a Jinja source or a llama.cpp built-in name
+/// (`chatml`, `llama3`, ...). The text is copied. Returns `LLMEDGE_STATUS_TEMPLATE` when it does
+/// not parse, `LLMEDGE_STATUS_NULL_ARG` for NULL pointers, `LLMEDGE_STATUS_INVALID_UTF8` for bad text.
+///
+/// # Safety
+/// `options` must be NULL or live; `template_` must be NULL or point to `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_options_set_chat_template(
+    options: *mut llmedge_session_options,
+    template_: *const c_char,
+    len: usize,
+) -> llmedge_status {
+    guard(|| {
+        // SAFETY: forwarded caller contract.
+        let options = unsafe { mut_arg(options, "options") }?;
+        // SAFETY: forwarded caller contract.
+        let source = unsafe { str_arg(template_, len, "template") }?;
+        options.inner.chat_template = Some(ChatTemplate::parse(source)?);
+        Ok(())
+    })
+}
+
+// ---- generate options ----
+
+/// Create generation options with llmedge's defaults (max_tokens 256, temperature 0.8, top_k 40,
+/// top_p 0.95, min_p 0.05, no penalties, random seed). Values are checked when a generation
+/// starts; a bad value fails that call with `LLMEDGE_STATUS_INVALID_ARGUMENT`.
+/// The caller owns the result and frees it with `llmedge_generate_options_free`.
+#[no_mangle]
+pub extern "C" fn llmedge_generate_options_new() -> *mut llmedge_generate_options {
+    guard_value(std::ptr::null_mut(), || {
+        Box::into_raw(Box::new(llmedge_generate_options {
+            inner: GenerateOptions::default(),
+        }))
+    })
+}
+
+/// Free generation options. NULL is a no-op. Must not be called twice on the same pointer.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_generate_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_free(options: *mut llmedge_generate_options) {
+    // SAFETY: forwarded caller contract.
+    guard_value((), || unsafe { free_box(options) })
+}
+
+/// Most tokens to generate; 0 = until the context is full.
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_generate_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_max_tokens(
+    options: *mut llmedge_generate_options,
+    n: u32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.max_tokens = (n > 0).then_some(n);
+            Ok(())
+        })
+    }
+}
+/// Sampling temperature; 0 = greedy.
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_generate_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_temperature(
+    options: *mut llmedge_generate_options,
+    t: f32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.temperature = t;
+            Ok(())
+        })
+    }
+}
+/// Keep the k most likely tokens (0 = off).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_generate_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_top_k(
+    options: *mut llmedge_generate_options,
+    k: i32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.top_k = k;
+            Ok(())
+        })
+    }
+}
+/// Nucleus sampling threshold in (0, 1] (1 = off).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_generate_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_top_p(
+    options: *mut llmedge_generate_options,
+    p: f32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.top_p = p;
+            Ok(())
+        })
+    }
+}
+/// Minimum probability relative to the best token, in [0, 1] (0 = off).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_generate_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_min_p(
+    options: *mut llmedge_generate_options,
+    p: f32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.min_p = p;
+            Ok(())
+        })
+    }
+}
+/// Repetition penalty (1 = off).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_generate_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_repeat_penalty(
+    options: *mut llmedge_generate_options,
+    p: f32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.repeat_penalty = p;
+            Ok(())
+        })
+    }
+}
+/// OpenAI-style frequency penalty (0 = off).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_generate_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_frequency_penalty(
+    options: *mut llmedge_generate_options,
+    p: f32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.frequency_penalty = p;
+            Ok(())
+        })
+    }
+}
+/// OpenAI-style presence penalty (0 = off).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_generate_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_presence_penalty(
+    options: *mut llmedge_generate_options,
+    p: f32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.presence_penalty = p;
+            Ok(())
+        })
+    }
+}
+/// How many recent tokens the penalties consider (default 64).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_generate_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_penalty_last_n(
+    options: *mut llmedge_generate_options,
+    n: i32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.penalty_last_n = n;
+            Ok(())
+        })
+    }
+}
+/// Fixed RNG seed for reproducible sampling (default: random per call).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_generate_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_seed(
+    options: *mut llmedge_generate_options,
+    seed: u32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.seed = Some(seed);
+            Ok(())
+        })
+    }
+}
+/// Always take the most likely token.
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_generate_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_greedy(
+    options: *mut llmedge_generate_options,
+    on: bool,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.greedy = on;
+            Ok(())
+        })
+    }
+}
+/// Keep generating past end-of-generation tokens (benchmarks).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_generate_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_ignore_eos(
+    options: *mut llmedge_generate_options,
+    on: bool,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.ignore_eos = on;
+            Ok(())
+        })
+    }
+}
+/// What to do when the request does not fit in the context: an `llmedge_truncation` value
+/// (others give `LLMEDGE_STATUS_INVALID_ARGUMENT`).
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_generate_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_truncation(
+    options: *mut llmedge_generate_options,
+    t: i32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.truncation = match t {
+                x if x == llmedge_truncation::LLMEDGE_TRUNCATION_ERROR as i32 => Truncation::Error,
+                x if x == llmedge_truncation::LLMEDGE_TRUNCATION_DROP_OLDEST as i32 => {
+                    Truncation::DropOldest
+                }
+                other => {
+                    return Err(llmedge::Error::InvalidArgument(format!(
+                        "unknown truncation {other}"
+                    )))
+                }
+            };
+            Ok(())
+        })
+    }
+}
+/// Add a logit bias for a token (`-INFINITY` bans it). llmedge_token ids are checked when generation
+/// starts (`LLMEDGE_STATUS_TOKENIZE` for ids outside the vocabulary).
+///
+/// # Safety
+/// `options` must be NULL or a live builder.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_add_logit_bias(
+    options: *mut llmedge_generate_options,
+    token: llmedge_token,
+    bias: f32,
+) -> llmedge_status {
+    guard(|| {
+        // SAFETY: forwarded caller contract.
+        unsafe { mut_arg(options, "options") }?
+            .inner
+            .logit_bias
+            .push((token, bias));
+        Ok(())
+    })
+}
+
+/// Add a stop string: generation ends before it and it is not part of the output. Copied.
+///
+/// # Safety
+/// `options` must be NULL or live; `stop` must be NULL or point to `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_add_stop(
+    options: *mut llmedge_generate_options,
+    stop: *const c_char,
+    len: usize,
+) -> llmedge_status {
+    guard(|| {
+        // SAFETY: forwarded caller contract.
+        let options = unsafe { mut_arg(options, "options") }?;
+        // SAFETY: forwarded caller contract.
+        let stop = unsafe { str_arg(stop, len, "stop") }?;
+        options.inner.stop.push(stop.to_owned());
+        Ok(())
+    })
+}
+
+// ---- chat messages ----
+
+/// Create an empty message list. Owned by the caller; free with `llmedge_chat_messages_free`.
+#[no_mangle]
+pub extern "C" fn llmedge_chat_messages_new() -> *mut llmedge_chat_messages {
+    guard_value(std::ptr::null_mut(), || {
+        Box::into_raw(Box::new(llmedge_chat_messages { inner: Vec::new() }))
+    })
+}
+
+/// Free a message list. NULL is a no-op. Must not be called twice on the same pointer.
+///
+/// # Safety
+/// `messages` must be NULL or a live `llmedge_chat_messages`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_chat_messages_free(messages: *mut llmedge_chat_messages) {
+    // SAFETY: forwarded caller contract.
+    guard_value((), || unsafe { free_box(messages) })
+}
+
+/// Append a message (`role` such as "system", "user", "assistant"). Both strings are copied.
+///
+/// # Safety
+/// `messages` must be NULL or live; `role`/`content` must be NULL or point to their lengths in bytes.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_chat_messages_add(
+    messages: *mut llmedge_chat_messages,
+    role: *const c_char,
+    role_len: usize,
+    content: *const c_char,
+    content_len: usize,
+) -> llmedge_status {
+    guard(|| {
+        // SAFETY: forwarded caller contract.
+        let messages = unsafe { mut_arg(messages, "messages") }?;
+        // SAFETY: forwarded caller contract.
+        let role = unsafe { str_arg(role, role_len, "role") }?;
+        // SAFETY: forwarded caller contract.
+        let content = unsafe { str_arg(content, content_len, "content") }?;
+        messages.inner.push(ChatMessage::new(role, content));
+        Ok(())
+    })
+}

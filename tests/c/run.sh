@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# C/C++ consumer tests: install the package into build/c-install, build the tests and examples
+# against it with plain CMake, and run them with ctest (each also under ASan + UBSan).
+# Needs a prior `cargo build --release --workspace` (make build).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}/release"
+build="$root/build/c-tests"
+prefix="$root/build/c-install"
+for f in libllmedge.so libllmedge.a llmedge; do
+  [ -e "$target/$f" ] || { echo "missing $target/$f: run make build first" >&2; exit 1; }
+done
+rm -rf "$prefix"
+"$root/scripts/install-c.sh" "$prefix" >/dev/null
+mkdir -p "$build"
+model="$("$target/llmedge" fetch --json | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["path"])')"
+"$target/llmedge" run --raw --greedy -n 32 --json "The capital of France is" \
+  | python3 -c 'import json,sys; sys.stdout.write(json.load(sys.stdin)["text"])' > "$build/expected.txt"
+head -c 1000000 "$model" > "$build/corrupt.gguf"
+
+# Every function the header declares must be exercised by the NULL-argument test.
+missing=0
+for fn in $(grep -oE '\bllmedge_[a-z0-9_]+\(' "$root/include/llmedge.h" | tr -d '(' | sort -u); do
+  grep -q "\b$fn(" "$root/tests/c/test_null_args.c" || { echo "test_null_args.c does not call $fn" >&2; missing=1; }
+done
+[ "$missing" -eq 0 ]
+
+cmake -S "$root/tests/c" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_PREFIX_PATH="$prefix" \
+  -DMODEL="$model" -DEXPECTED="$build/expected.txt" -DCORRUPT="$build/corrupt.gguf" >/dev/null
+cmake --build "$build"
+ctest --test-dir "$build" --output-on-failure
+
+# The examples build against the installed package the same way.
+cmake -S "$root/examples" -B "$build/examples" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$build/examples"
+LLMEDGE_MODEL="$model" EXAMPLES_BIN="$build/examples" "$root/examples/cpp/clinical_note/check.sh"

@@ -1,0 +1,168 @@
+/* Every exported function, called with NULL in each pointer argument (the others valid),
+ * returns LLMEDGE_STATUS_NULL_ARG and writes nothing; every _free accepts NULL.
+ * tests/c/run.sh checks that each function declared in llmedge.h is named in this file.
+ * Usage: test_null_args MODEL_PATH */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "check.h"
+
+#define NULL_ARG(expr) CHECK_STATUS(expr, LLMEDGE_STATUS_NULL_ARG)
+
+int main(int argc, char **argv) {
+    CHECK(argc == 2);
+    const char *path = argv[1];
+    size_t plen = strlen(path);
+
+    /* Functions without pointer arguments, or documented as accepting NULL. */
+    CHECK(llmedge_abi_version() == LLMEDGE_ABI_VERSION);
+    CHECK(llmedge_version() != NULL);
+    CHECK(llmedge_last_error(NULL) != NULL);
+    CHECK(llmedge_status_name(LLMEDGE_STATUS_NULL_ARG) != NULL);
+
+    /* _free(NULL) is a no-op for every handle and buffer type. */
+    llmedge_model_options_free(NULL);
+    llmedge_session_options_free(NULL);
+    llmedge_generate_options_free(NULL);
+    llmedge_chat_messages_free(NULL);
+    llmedge_model_free(NULL);
+    llmedge_session_free(NULL);
+    llmedge_completion_free(NULL);
+    llmedge_string_free(NULL);
+    llmedge_tokens_free(NULL, 0);
+    llmedge_floats_free(NULL, 0);
+
+    /* Builders: NULL handle. */
+    NULL_ARG(llmedge_model_options_set_n_gpu_layers(NULL, 1));
+    NULL_ARG(llmedge_model_options_set_use_mmap(NULL, true));
+    NULL_ARG(llmedge_model_options_set_use_mlock(NULL, true));
+    NULL_ARG(llmedge_model_options_set_threads(NULL, 1));
+    NULL_ARG(llmedge_model_options_set_compute_sha256(NULL, true));
+    NULL_ARG(llmedge_session_options_set_n_ctx(NULL, 1));
+    NULL_ARG(llmedge_session_options_set_n_batch(NULL, 1));
+    NULL_ARG(llmedge_session_options_set_n_ubatch(NULL, 1));
+    NULL_ARG(llmedge_session_options_set_threads(NULL, 1));
+    NULL_ARG(llmedge_session_options_set_threads_batch(NULL, 1));
+    NULL_ARG(llmedge_session_options_set_chat_template(NULL, "chatml", 6));
+    NULL_ARG(llmedge_generate_options_set_max_tokens(NULL, 1));
+    NULL_ARG(llmedge_generate_options_set_temperature(NULL, 1));
+    NULL_ARG(llmedge_generate_options_set_top_k(NULL, 1));
+    NULL_ARG(llmedge_generate_options_set_top_p(NULL, 1));
+    NULL_ARG(llmedge_generate_options_set_min_p(NULL, 0));
+    NULL_ARG(llmedge_generate_options_set_repeat_penalty(NULL, 1));
+    NULL_ARG(llmedge_generate_options_set_frequency_penalty(NULL, 0));
+    NULL_ARG(llmedge_generate_options_set_presence_penalty(NULL, 0));
+    NULL_ARG(llmedge_generate_options_set_penalty_last_n(NULL, 1));
+    NULL_ARG(llmedge_generate_options_set_seed(NULL, 1));
+    NULL_ARG(llmedge_generate_options_set_greedy(NULL, true));
+    NULL_ARG(llmedge_generate_options_set_ignore_eos(NULL, true));
+    NULL_ARG(llmedge_generate_options_set_truncation(NULL, LLMEDGE_TRUNCATION_ERROR));
+    NULL_ARG(llmedge_generate_options_add_logit_bias(NULL, 1, 1.0f));
+    NULL_ARG(llmedge_generate_options_add_stop(NULL, "x", 1));
+    NULL_ARG(llmedge_chat_messages_add(NULL, "user", 4, "x", 1));
+
+    /* Builders: NULL string arguments. */
+    llmedge_session_options *so = llmedge_session_options_new();
+    llmedge_generate_options *go = llmedge_generate_options_new();
+    llmedge_chat_messages *msgs = llmedge_chat_messages_new();
+    llmedge_model_options *mo = llmedge_model_options_new();
+    CHECK(so && go && msgs && mo);
+    NULL_ARG(llmedge_session_options_set_chat_template(so, NULL, 0));
+    NULL_ARG(llmedge_generate_options_add_stop(go, NULL, 0));
+    NULL_ARG(llmedge_chat_messages_add(msgs, NULL, 0, "x", 1));
+    NULL_ARG(llmedge_chat_messages_add(msgs, "user", 4, NULL, 0));
+    CHECK_OK(llmedge_chat_messages_add(msgs, "user", 4, "hi", 2));
+    CHECK_OK(llmedge_generate_options_set_max_tokens(go, 2));
+
+    /* Model loading. */
+    llmedge_model *model = NULL;
+    NULL_ARG(llmedge_model_load(NULL, 0, mo, &model));
+    NULL_ARG(llmedge_model_load(path, plen, mo, NULL));
+    CHECK(model == NULL);
+    CHECK_OK(llmedge_model_load(path, plen, mo, &model));
+
+    char *str = NULL;
+    size_t len = 0;
+    uint32_t u32 = 0;
+    llmedge_token *toks = NULL;
+    float *vec = NULL;
+    NULL_ARG(llmedge_model_info_json(NULL, &str, &len));
+    NULL_ARG(llmedge_model_info_json(model, NULL, &len));
+    NULL_ARG(llmedge_model_info_json(model, &str, NULL));
+    NULL_ARG(llmedge_model_n_ctx_train(NULL, &u32));
+    NULL_ARG(llmedge_model_n_ctx_train(model, NULL));
+    NULL_ARG(llmedge_model_n_vocab(NULL, &u32));
+    NULL_ARG(llmedge_model_n_vocab(model, NULL));
+    NULL_ARG(llmedge_model_n_embd(NULL, &u32));
+    NULL_ARG(llmedge_model_n_embd(model, NULL));
+    NULL_ARG(llmedge_model_tokenize(NULL, "a", 1, true, true, &toks, &len));
+    NULL_ARG(llmedge_model_tokenize(model, NULL, 0, true, true, &toks, &len));
+    NULL_ARG(llmedge_model_tokenize(model, "a", 1, true, true, NULL, &len));
+    NULL_ARG(llmedge_model_tokenize(model, "a", 1, true, true, &toks, NULL));
+    int32_t one_token = 1;
+    NULL_ARG(llmedge_model_detokenize(NULL, &one_token, 1, false, &str, &len));
+    NULL_ARG(llmedge_model_detokenize(model, NULL, 0, false, &str, &len));
+    NULL_ARG(llmedge_model_detokenize(model, &one_token, 1, false, NULL, &len));
+    NULL_ARG(llmedge_model_detokenize(model, &one_token, 1, false, &str, NULL));
+    NULL_ARG(llmedge_model_embed(NULL, "a", 1, &vec, &len));
+    NULL_ARG(llmedge_model_embed(model, NULL, 0, &vec, &len));
+    NULL_ARG(llmedge_model_embed(model, "a", 1, NULL, &len));
+    NULL_ARG(llmedge_model_embed(model, "a", 1, &vec, NULL));
+    NULL_ARG(llmedge_default_model_path(NULL, &len));
+    NULL_ARG(llmedge_default_model_path(&str, NULL));
+    CHECK(str == NULL && toks == NULL && vec == NULL);
+
+    /* Sessions. */
+    llmedge_session *session = NULL;
+    NULL_ARG(llmedge_session_new(NULL, so, &session));
+    NULL_ARG(llmedge_session_new(model, so, NULL));
+    CHECK(session == NULL);
+    CHECK_OK(llmedge_session_new(model, so, &session));
+    NULL_ARG(llmedge_session_cancel(NULL));
+
+    llmedge_completion *c = NULL;
+    NULL_ARG(llmedge_session_generate(NULL, "a", 1, go, NULL, NULL, &c));
+    NULL_ARG(llmedge_session_generate(session, NULL, 0, go, NULL, NULL, &c));
+    NULL_ARG(llmedge_session_generate(session, "a", 1, go, NULL, NULL, NULL));
+    NULL_ARG(llmedge_session_generate_tokens(NULL, &one_token, 1, go, NULL, NULL, &c));
+    NULL_ARG(llmedge_session_generate_tokens(session, NULL, 0, go, NULL, NULL, &c));
+    NULL_ARG(llmedge_session_generate_tokens(session, &one_token, 1, go, NULL, NULL, NULL));
+    NULL_ARG(llmedge_session_chat(NULL, msgs, go, NULL, NULL, &c));
+    NULL_ARG(llmedge_session_chat(session, NULL, go, NULL, NULL, &c));
+    NULL_ARG(llmedge_session_chat(session, msgs, go, NULL, NULL, NULL));
+    CHECK(c == NULL);
+    /* NULL options, callback and user_data mean defaults / no streaming. */
+    CHECK_OK(llmedge_session_generate(session, "a", 1, go, NULL, NULL, &c));
+
+    const char *text = NULL;
+    const int32_t *ctoks = NULL;
+    llmedge_finish_reason why;
+    uint32_t p = 0, g = 0;
+    double t = 0;
+    NULL_ARG(llmedge_completion_text(NULL, &text, &len));
+    NULL_ARG(llmedge_completion_text(c, NULL, &len));
+    NULL_ARG(llmedge_completion_text(c, &text, NULL));
+    NULL_ARG(llmedge_completion_tokens(NULL, &ctoks, &len));
+    NULL_ARG(llmedge_completion_tokens(c, NULL, &len));
+    NULL_ARG(llmedge_completion_tokens(c, &ctoks, NULL));
+    NULL_ARG(llmedge_completion_finish_reason(NULL, &why));
+    NULL_ARG(llmedge_completion_finish_reason(c, NULL));
+    NULL_ARG(llmedge_completion_usage(NULL, &p, &g));
+    NULL_ARG(llmedge_completion_usage(c, NULL, &g));
+    NULL_ARG(llmedge_completion_usage(c, &p, NULL));
+    NULL_ARG(llmedge_completion_timing(NULL, LLMEDGE_TIMING_PROMPT_MS, &t));
+    NULL_ARG(llmedge_completion_timing(c, LLMEDGE_TIMING_PROMPT_MS, NULL));
+    CHECK(text == NULL && ctoks == NULL);
+    size_t mlen = 0;
+    CHECK(strstr(llmedge_last_error(&mlen), "null argument") != NULL && mlen > 0);
+
+    llmedge_completion_free(c);
+    llmedge_session_free(session);
+    llmedge_model_free(model);
+    llmedge_model_options_free(mo);
+    llmedge_session_options_free(so);
+    llmedge_generate_options_free(go);
+    llmedge_chat_messages_free(msgs);
+    printf("test_null_args: all checks passed\n");
+    return 0;
+}
