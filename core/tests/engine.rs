@@ -193,11 +193,7 @@ fn streaming_is_valid_utf8_and_equals_the_blocking_result() {
         );
         // Some tokens of this output are partial UTF-8 characters: at least one piece must be
         // non-ASCII, proving the decoder saw and reassembled multi-byte text.
-        assert!(
-            blocking.text.chars().any(|c| !c.is_ascii()),
-            "{:?}",
-            blocking.text
-        );
+        assert!(!blocking.text.is_ascii(), "{:?}", blocking.text);
         // The iterator form gives the same pieces.
         let mut stream = s.chat_stream(messages, &opts).unwrap();
         let iter_pieces: Vec<String> = stream.by_ref().map(|p| p.unwrap()).collect();
@@ -312,7 +308,7 @@ fn cancellation_from_another_thread_stops_within_one_token() {
     let mut seen = 0;
     let mut after_cancel = 0;
     let mut cancelled = false;
-    while let Some(piece) = stream.next() {
+    for piece in stream.by_ref() {
         piece.unwrap();
         if cancelled {
             after_cancel += 1;

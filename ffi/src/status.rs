@@ -114,6 +114,30 @@ pub(crate) fn guard_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     })
 }
 
+/// Static NUL-terminated names of the statuses (the core code names, plus "ok").
+pub(crate) fn status_name(status: i32) -> &'static std::ffi::CStr {
+    use std::sync::OnceLock;
+    static NAMES: OnceLock<Vec<(i32, CString)>> = OnceLock::new();
+    if status == 0 {
+        return c"ok";
+    }
+    NAMES
+        .get_or_init(|| {
+            ErrorCode::ALL
+                .iter()
+                .map(|c| {
+                    (
+                        c.as_i32(),
+                        CString::new(c.name()).expect("names have no NUL"),
+                    )
+                })
+                .collect()
+        })
+        .iter()
+        .find(|(code, _)| *code == status)
+        .map_or(c"unknown", |(_, name)| name.as_c_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,28 +163,4 @@ mod tests {
         let msg = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
         assert_eq!(msg, b"panic: boom");
     }
-}
-
-/// Static NUL-terminated names of the statuses (the core code names, plus "ok").
-pub(crate) fn status_name(status: i32) -> &'static std::ffi::CStr {
-    use std::sync::OnceLock;
-    static NAMES: OnceLock<Vec<(i32, CString)>> = OnceLock::new();
-    if status == 0 {
-        return c"ok";
-    }
-    NAMES
-        .get_or_init(|| {
-            ErrorCode::ALL
-                .iter()
-                .map(|c| {
-                    (
-                        c.as_i32(),
-                        CString::new(c.name()).expect("names have no NUL"),
-                    )
-                })
-                .collect()
-        })
-        .iter()
-        .find(|(code, _)| *code == status)
-        .map_or(c"unknown", |(_, name)| name.as_c_str())
 }

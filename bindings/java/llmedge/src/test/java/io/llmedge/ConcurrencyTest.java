@@ -17,8 +17,6 @@ class ConcurrencyTest {
         "The capital of France is",
         "def add(a, b):",
         "Water boils at",
-        "My favourite fruit is",
-        "The first law of thermodynamics",
         "In 1969, astronauts",
     };
 
@@ -44,8 +42,8 @@ class ConcurrencyTest {
                         List<int[]> mine = new ArrayList<>();
                         try (Session session = model.newSession(options)) {
                             together.await(60, TimeUnit.SECONDS);
-                            // Each thread runs every prompt, starting at a different one, twice.
-                            for (int i = 0; i < 2 * PROMPTS.length; i++) {
+                            // Each thread runs every prompt, starting at a different one.
+                            for (int i = 0; i < PROMPTS.length; i++) {
                                 mine.add(session.generate(PROMPTS[(first + i) % PROMPTS.length], TestModels.greedy(24))
                                         .getTokens());
                             }

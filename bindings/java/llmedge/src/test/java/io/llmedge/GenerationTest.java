@@ -55,9 +55,9 @@ class GenerationTest {
     void greedyTextEqualsTheRustCli(String prompt) throws Exception {
         JsonObject expected = cli(prompt);
         Completion c;
-        // The CLI's session has the default options; so does this one.
-        try (Session defaults = model.newSession()) {
-            c = defaults.generate(prompt, TestModels.greedy(32));
+        // The CLI loads the model and opens its session with the default options; so does this.
+        try (Model defaults = Model.load(TestModels.path()); Session s = defaults.newSession()) {
+            c = s.generate(prompt, TestModels.greedy(32));
         }
         assertEquals(expected.get("text").getAsString(), c.getText());
         JsonArray tokens = expected.getAsJsonArray("tokens");

@@ -21,7 +21,7 @@ class NativeMemoryTest {
             SessionOptions small = SessionOptions.builder().contextSize(256).build();
             GenerateOptions options = GenerateOptions.builder().greedy(true).maxTokens(4).ignoreEos(true).build();
             try (Session session = model.newSession(small)) {
-                for (int i = 0; i < 40; i++) {
+                for (int i = 0; i < 30; i++) {
                     exercise(model, session, small, options, i);
                 }
                 System.gc();

@@ -22,8 +22,13 @@ final class TestModels {
         return path;
     }
 
+    /**
+     * The test model with one thread per session: tests run sessions side by side, and on a busy
+     * machine llama.cpp's spinning worker threads slow down several-fold when they outnumber the
+     * free cores.
+     */
     static Model load() {
-        return Model.load(path());
+        return Model.load(path(), ModelOptions.builder().threads(1).build());
     }
 
     /** The llmedge CLI built by cargo (passed by the build as -Dllmedge.cli). */

@@ -47,7 +47,7 @@ class CoroutinesTest {
     @BeforeAll
     fun load() = runBlocking {
         val path = System.getenv("LLMEDGE_TEST_MODEL")?.takeIf { it.isNotEmpty() } ?: Llmedge.defaultModelPath()
-        model = loadModel(path)
+        model = loadModel(path, modelOptions { threads(1) })
         session = model.newSession(sessionOptions { contextSize(LONG + 64) })
     }
 
