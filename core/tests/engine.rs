@@ -394,6 +394,24 @@ fn bad_model_files_give_typed_errors_not_crashes() {
 }
 
 #[test]
+fn unknown_architecture_is_reported_as_unsupported() {
+    // Patch `general.architecture = "llama"` to an architecture llama.cpp does not know.
+    let mut bytes = std::fs::read(model_path()).unwrap();
+    let key = b"general.architecture";
+    let at = bytes.windows(key.len()).position(|w| w == key).unwrap() + key.len();
+    // GGUF: u32 value type (8 = string), u64 length, then the bytes.
+    assert_eq!(&bytes[at..at + 4], &8u32.to_le_bytes());
+    assert_eq!(&bytes[at + 12..at + 17], b"llama");
+    bytes[at + 12..at + 17].copy_from_slice(b"llamz");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("llamz.gguf");
+    std::fs::write(&f, &bytes).unwrap();
+    let e = Model::load(&f, ModelOptions::default()).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UnsupportedArchitecture, "{e}");
+    assert!(e.to_string().contains("llamz"), "{e}");
+}
+
+#[test]
 fn metadata_is_exposed() {
     let m = model();
     let info = m.info();
