@@ -47,13 +47,22 @@ if [ -z "${LLMEDGE_TEST_MODEL:-}" ]; then
 fi
 
 echo "==> mvn test + package (Java and Kotlin)"
+rm -rf "$here"/llmedge/target/surefire-reports "$here"/llmedge-kotlin/target/surefire-reports
+status=0
 # shellcheck disable=SC2086  # MVN_ARGS is a list of flags
-(cd "$here" && mvn -q -B ${MVN_ARGS:-} -Dllmedge.cli="$cli" package)
+(cd "$here" && mvn -q -B -Dstyle.color=never ${MVN_ARGS:-} -Dllmedge.cli="$cli" package) || status=$?
+# Maven is quiet (-q) when tests pass: count them from Surefire's reports.
+cat "$here"/llmedge/target/surefire-reports/TEST-*.xml "$here"/llmedge-kotlin/target/surefire-reports/TEST-*.xml 2>/dev/null \
+  | grep -o '<testsuite [^>]*>' \
+  | awk 'function n(key) { return match($0, " " key "=\"[0-9]+\"") ? substr($0, RSTART + length(key) + 3, RLENGTH - length(key) - 4) + 0 : 0 }
+         { t += n("tests"); f += n("failures"); e += n("errors"); s += n("skipped") }
+         END { printf "==> JUnit (Java + Kotlin): %d tests, %d failures, %d errors, %d skipped\n", t, f, e, s }' || true
+[ "$status" -eq 0 ] || { echo "test.sh: mvn failed (status $status)" >&2; exit "$status"; }
 
 echo "==> examples/java from the packaged jar"
 jar="$here/llmedge/target/llmedge-0.1.0.jar"
 out="$(java -cp "$jar" "$root/examples/java/src/main/java/io/llmedge/example/Example.java" \
-  --max-tokens 8 --greedy "The capital of France is")"
+  --max-tokens 8 --greedy --threads 1 "The capital of France is")"
 printf '%s\n' "$out"
 grep -q "finish=" <<<"$out" || { echo "test.sh: the example produced no completion" >&2; exit 1; }
 

@@ -110,8 +110,10 @@ pub unsafe extern "C" fn llmedge_session_free(session: *mut llmedge_session) {
 }
 
 /// Cancel the generation running on `session`; it ends before its next token with
-/// `LLMEDGE_FINISH_CANCELLED`. A no-op when nothing runs. Safe to call from any thread while
-/// another thread is generating.
+/// `LLMEDGE_FINISH_CANCELLED`. The request stays pending until a generation consumes it, so a
+/// cancel racing with the start of a generation is not lost; when nothing runs, the session's
+/// next generation ends before its first token. Safe to call from any thread while another
+/// thread is generating.
 ///
 /// # Safety
 /// `session` must be NULL or live.

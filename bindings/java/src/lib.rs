@@ -101,7 +101,9 @@ pub extern "system" fn Java_io_llmedge_NativeBridge_generateDefaults<'l>(
     })
 }
 
-/// Panics on purpose, so tests can check that a panic becomes an exception (code 99).
+/// Unwinds with a panic on purpose, so tests can check that a panic becomes an exception
+/// (code 99). `resume_unwind` unwinds exactly like `panic!` but skips the panic hook, so the
+/// test log is not cluttered with a backtrace; real panics still print theirs.
 #[no_mangle]
 pub extern "system" fn Java_io_llmedge_NativeBridge_panicForTesting<'l>(
     mut env: JNIEnv<'l>,
@@ -110,7 +112,7 @@ pub extern "system" fn Java_io_llmedge_NativeBridge_panicForTesting<'l>(
 ) {
     guard(&mut env, (), |env| {
         let message = string_arg(env, &message, "message")?;
-        panic!("{message}");
+        std::panic::resume_unwind(Box::new(message))
     })
 }
 

@@ -101,6 +101,8 @@ mod _llmedge {
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        let main = m.py().import("threading")?.call_method0("main_thread")?;
+        super::slot::set_main_thread(main.getattr("ident")?.extract()?);
         m.add("ERROR_CODES", super::error_codes())?;
         m.add("__version__", llmedge::VERSION)?;
         Ok(())

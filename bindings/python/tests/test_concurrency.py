@@ -153,8 +153,9 @@ def test_close_model_while_streaming(model_path):
     stream = m.generate("Once upon a time", stream=True, **LONG)
     first = next(stream)
     assert first
-    m.close()
+    m.close()  # ends the stream that holds the default session
     rest = list(stream)
+    assert rest == []
     assert stream.completion.finish_reason == "cancelled"
     assert len(stream.completion.tokens) < 400
     assert first + "".join(rest) == stream.completion.text
@@ -170,12 +171,37 @@ def test_abandoned_stream_frees_the_session(model):
     assert time.monotonic() - start < 1.0 + 40 * per_token
 
 
-def test_unconsumed_stream_does_not_deadlock(model):
+def test_new_request_on_the_same_thread_preempts_an_unfinished_stream(model):
     stream = model.generate("The capital of France is", greedy=True, max_tokens=16, stream=True)
-    # Same thread, same session, stream not consumed yet: this waits for the stream's
-    # generation to end instead of deadlocking.
+    first = next(stream)
+    # Same thread, same session, stream not finished: waiting would deadlock, so the new
+    # request cancels the stream instead.
     assert model.generate("Hi", greedy=True, max_tokens=2)
-    assert "".join(stream) == model.generate("The capital of France is", greedy=True, max_tokens=16)
+    assert list(stream) == []
+    assert stream.completion.finish_reason == "cancelled"
+    assert stream.completion.text == first
+    # A stream on another session is not affected.
+    session = model.session()
+    other = session.generate("The capital of France is", greedy=True, max_tokens=16, stream=True)
+    model.generate("Hi", greedy=True, max_tokens=2)
+    assert "".join(other) == model.generate("The capital of France is", greedy=True, max_tokens=16)
+    session.close()
+
+
+def test_stream_consumed_by_another_thread_is_waited_for(model):
+    stream = model.generate("The capital of France is", greedy=True, max_tokens=16, stream=True)
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("text", "".join(stream)))
+    t.start()
+    time.sleep(0.05)
+    # A request from another thread waits for the stream instead of cancelling it.
+    t2 = threading.Thread(target=lambda: out.setdefault("other", model.generate("Hi", greedy=True, max_tokens=2)))
+    t2.start()
+    t.join(timeout=120)
+    t2.join(timeout=120)
+    assert stream.completion.finish_reason == "length"
+    assert out["text"] == model.generate("The capital of France is", greedy=True, max_tokens=16)
+    assert out["other"]
 
 
 def interrupt_later(delay: float, stamp: dict):

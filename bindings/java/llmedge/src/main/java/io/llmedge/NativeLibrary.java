@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.Paths;
 import java.nio.file.StandardCopyOption;
 import java.util.Locale;
 
@@ -15,12 +16,15 @@ import java.util.Locale;
  *   <li>on Android, {@code System.loadLibrary} (the AAR ships it in {@code jniLibs});</li>
  *   <li>a copy in a directory of {@code java.library.path}, if there is one;</li>
  *   <li>the copy bundled in the jar as {@code /native/<os>-<arch>/libllmedge_jni.so},
- *       extracted to a temporary file (deleted right after loading where the OS allows).</li>
+ *       extracted to a temporary file (deleted right after loading where the OS allows) in
+ *       {@code llmedge.native.tmpdir} or else {@code java.io.tmpdir}.</li>
  * </ol>
  */
 final class NativeLibrary {
     static final String NAME = "llmedge_jni";
     static final String PATH_PROPERTY = "llmedge.native.library";
+    /** Where to extract the bundled library (default java.io.tmpdir; set it when that is mounted noexec). */
+    static final String TMPDIR_PROPERTY = "llmedge.native.tmpdir";
 
     private static String loadedFrom;
 
@@ -59,7 +63,10 @@ final class NativeLibrary {
                         + platform() + " (looked for resource " + resource + "); set -D" + PATH_PROPERTY
                         + "=/path/to/" + fileName);
             }
-            Path tmp = Files.createTempFile("llmedge-", "-" + fileName);
+            String dir = System.getProperty(TMPDIR_PROPERTY);
+            Path tmp = dir != null && !dir.isEmpty()
+                    ? Files.createTempFile(Paths.get(dir), "llmedge-", "-" + fileName)
+                    : Files.createTempFile("llmedge-", "-" + fileName);
             try {
                 Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
                 System.load(tmp.toAbsolutePath().toString());

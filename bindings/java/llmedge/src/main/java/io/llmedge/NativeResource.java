@@ -1,7 +1,7 @@
 package io.llmedge;
 
-import java.lang.ref.Cleaner;
-import java.lang.ref.Reference;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.LongConsumer;
 
 /**
@@ -12,12 +12,16 @@ import java.util.function.LongConsumer;
  * object closed at once (later calls throw {@link LlmedgeException} with code 60) and frees the
  * handle exactly once: immediately when idle, or when the last call in flight returns. So close
  * twice is harmless, use after close throws, and a handle is never freed while in use. A
- * {@link Cleaner} frees handles of objects that are garbage collected without being closed.
+ * {@link NativeCleaner} frees handles of objects that are garbage collected without being closed.
  */
 abstract class NativeResource implements AutoCloseable {
-    private static final Cleaner CLEANER = Cleaner.create();
+    /** Handles allocated and not yet freed, all kinds together (for leak tests). */
+    private static final Set<Long> LIVE = ConcurrentHashMap.newKeySet();
 
-    /** The shared state; must not refer to the owning object, or the Cleaner never runs. */
+    static boolean isLive(long handle) {
+        return LIVE.contains(handle);
+    }
+    /** The shared state; must not refer to the owning object, or the cleaner never runs. */
     private static final class State implements Runnable {
         private final LongConsumer free;
         private long handle;
@@ -26,7 +30,11 @@ abstract class NativeResource implements AutoCloseable {
 
         State(long handle, LongConsumer free) {
             this.handle = handle;
-            this.free = free;
+            this.free = h -> {
+                LIVE.remove(h);
+                free.accept(h);
+            };
+            LIVE.add(handle);
         }
 
         /** Close: free now if idle, else leave it to the last {@code release}. */
@@ -47,12 +55,12 @@ abstract class NativeResource implements AutoCloseable {
 
     private final String kind;
     private final State state;
-    private final Cleaner.Cleanable cleanable;
+    private final NativeCleaner.Cleanable cleanable;
 
     NativeResource(String kind, long handle, LongConsumer free) {
         this.kind = kind;
         this.state = new State(handle, free);
-        this.cleanable = CLEANER.register(this, state);
+        this.cleanable = NativeCleaner.register(this, state);
     }
 
     /** The handle, counted as in use until {@link #release()}; throws code 60 when closed. */
@@ -80,7 +88,14 @@ abstract class NativeResource implements AutoCloseable {
             state.free.accept(toFree);
         }
         // Keep this object reachable until the native call using its handle has returned.
-        Reference.reachabilityFence(this);
+        NativeCleaner.reachabilityFence(this);
+    }
+
+    /** The handle, 0 once freed (tests only). */
+    final long handleForTesting() {
+        synchronized (state) {
+            return state.handle;
+        }
     }
 
     /** Called under the lock when {@link #close()} finds calls in flight (the handle is still valid). */

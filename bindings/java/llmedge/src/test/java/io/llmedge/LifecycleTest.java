@@ -2,7 +2,9 @@ package io.llmedge;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
@@ -59,6 +61,50 @@ class LifecycleTest {
             text = session.generate("The sky is", TestModels.greedy(4)).getText();
         }
         assertFalse(text.isEmpty());
+    }
+
+    @Test
+    void closingFreesTheNativeHandle() {
+        Model model = TestModels.load();
+        Session a = model.newSession(SessionOptions.builder().contextSize(64).build());
+        Session b = new Session(model, SessionOptions.builder().contextSize(64).build());
+        long[] handles = {model.handleForTesting(), a.handleForTesting(), b.handleForTesting()};
+        for (long h : handles) {
+            assertNotEquals(0, h);
+            assertTrue(NativeResource.isLive(h));
+        }
+        a.close();
+        model.close();
+        assertEquals(0, a.handleForTesting());
+        assertEquals(0, model.handleForTesting());
+        assertFalse(NativeResource.isLive(handles[0]));
+        assertFalse(NativeResource.isLive(handles[1]));
+        assertTrue(NativeResource.isLive(handles[2]), "closing the model must not free its sessions");
+        b.close();
+        b.close();
+        assertFalse(NativeResource.isLive(handles[2]));
+    }
+
+    @Test
+    void unclosedObjectsAreFreedOnceUnreachable() throws InterruptedException {
+        List<Long> handles = openAndForget(10);
+        assertEquals(11, handles.size());
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (handles.stream().anyMatch(NativeResource::isLive) && System.nanoTime() < deadline) {
+            System.gc();
+            Thread.sleep(50);
+        }
+        assertFalse(handles.stream().anyMatch(NativeResource::isLive), "handles of unreachable objects were not freed");
+    }
+
+    private static List<Long> openAndForget(int sessions) {
+        List<Long> handles = new ArrayList<>();
+        Model model = TestModels.load();
+        handles.add(model.handleForTesting());
+        for (int i = 0; i < sessions; i++) {
+            handles.add(model.newSession(SessionOptions.builder().contextSize(64).build()).handleForTesting());
+        }
+        return handles;
     }
 
     @Test

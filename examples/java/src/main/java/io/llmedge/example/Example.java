@@ -6,6 +6,7 @@ import io.llmedge.GenerateOptions;
 import io.llmedge.Llmedge;
 import io.llmedge.LlmedgeException;
 import io.llmedge.Model;
+import io.llmedge.ModelOptions;
 import io.llmedge.Session;
 import java.util.ArrayList;
 import java.util.List;
@@ -14,7 +15,7 @@ import java.util.List;
  * Answer one prompt with a local model, streaming the answer to stdout.
  *
  * <pre>
- * java -cp llmedge-0.1.0.jar Example.java [--model FILE.gguf] [--max-tokens N] [--greedy] [--raw] PROMPT
+ * java -cp llmedge-0.1.0.jar Example.java [--model FILE.gguf] [--max-tokens N] [--greedy] [--raw] [--threads N] PROMPT
  * </pre>
  *
  * Without --model it uses llmedge's default model (downloaded into the model cache on first use).
@@ -26,6 +27,7 @@ public final class Example {
         int maxTokens = 128;
         boolean greedy = false;
         boolean raw = false;
+        Integer threads = null;
         List<String> words = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -33,6 +35,7 @@ public final class Example {
                 case "--max-tokens": maxTokens = Integer.parseInt(args[++i]); break;
                 case "--greedy": greedy = true; break;
                 case "--raw": raw = true; break;
+                case "--threads": threads = Integer.parseInt(args[++i]); break;
                 default: words.add(args[i]);
             }
         }
@@ -40,7 +43,8 @@ public final class Example {
 
         GenerateOptions options = GenerateOptions.builder().maxTokens(maxTokens).greedy(greedy).build();
         // Model and Session hold native memory: close them (try-with-resources).
-        try (Model model = Model.load(modelPath != null ? modelPath : Llmedge.defaultModelPath());
+        ModelOptions modelOptions = threads != null ? ModelOptions.builder().threads(threads).build() : ModelOptions.defaults();
+        try (Model model = Model.load(modelPath != null ? modelPath : Llmedge.defaultModelPath(), modelOptions);
              Session session = model.newSession()) {
             // Ctrl-C stops the generation cleanly instead of killing it mid-token.
             Thread hook = new Thread(session::cancel);
