@@ -37,12 +37,14 @@ def cpu_name():
     return platform.processor() or "unknown"
 
 
-def build_c_bench(target):
+def build_c_bench():
+    """Install the C package into .bench/c-install and link the C bench against it."""
+    prefix = ROOT / ".bench" / "c-install"
+    subprocess.run([str(ROOT / "scripts/install-c.sh"), str(prefix)], check=True, capture_output=True)
     exe = ROOT / ".bench" / "c_bench"
-    exe.parent.mkdir(exist_ok=True)
     subprocess.run(
-        ["cc", "-O2", "-std=c99", "-Wall", "-Werror", str(ROOT / "bench" / "c_bench.c"), f"-I{ROOT / 'include'}",
-         f"-L{target}", "-lllmedge", f"-Wl,-rpath,{target}", "-o", str(exe)],
+        ["cc", "-O2", "-std=c99", "-Wall", "-Werror", str(ROOT / "bench" / "c_bench.c"), f"-I{prefix / 'include'}",
+         f"-L{prefix / 'lib'}", "-lllmedge", f"-Wl,-rpath,{prefix / 'lib'}", "-o", str(exe)],
         check=True)
     return exe
 
@@ -82,8 +84,7 @@ def main():
     if not Path(args.llama_bench).exists():
         subprocess.run([str(ROOT / "bench/build-llama-tools.sh"), "llama-bench"], check=True)
     model = args.model or run_json([args.llmedge, "fetch", "--json"])["path"]
-    target = Path(args.llmedge).parent
-    c_bench = build_c_bench(target)
+    c_bench = build_c_bench()
     t, pp, tg, reps = str(args.threads), str(args.pp), str(args.tg), str(args.reps)
     contenders = {
         "llmedge (Rust API)": lambda: run_json([args.llmedge, "bench", "--json", "-m", model, "-t", t, "--pp", pp,

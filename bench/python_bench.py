@@ -14,8 +14,8 @@ How each one is timed:
 - Rust API: `llmedge bench --json` (core's own timings, as in BENCHMARKS.md).
 - llmedge-python, wall clock as a Python user sees it: pp = `Session.complete(prompt_tokens,
   max_tokens=1)` around the call; tg = a `stream=True` iteration, first piece to last.
-  Also reported: the same requests' `Completion.timings` (core's clock, measured through the
-  Python API, i.e. with the binding's per-token Ctrl-C check inside).
+  Also reported: `Completion.timings` (core's clock) of the pp request and of the tg request
+  made with `complete()` (no streaming; the binding's per-token Ctrl-C check is inside).
 - llama-cpp-python, wall clock: pp = `Llama.eval(prompt_tokens)`; tg = `Llama.generate`, first
   token to the 129th (the same 128 decodes as core's generation time).
 
@@ -42,8 +42,8 @@ TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 CONTENDERS = ["rust", "llmedge-python", "llama-cpp-python", "llama-cpp-python-fa-off"]
 LABELS = {
     "rust": "Rust API (`llmedge bench`)",
-    "llmedge-python": "llmedge-python",
-    "llmedge-python-core-timings": "llmedge-python (core timings via Python)",
+    "llmedge-python": "llmedge-python (wall clock; tg streamed)",
+    "llmedge-python-core-timings": "llmedge-python complete() (core timings)",
     "llama-cpp-python": "llama-cpp-python (flash_attn=True, as llmedge)",
     "llama-cpp-python-fa-off": "llama-cpp-python (its defaults: flash_attn=False)",
 }
@@ -92,7 +92,11 @@ def worker_llmedge(args) -> Dict[str, List[float]]:
         done = stream.completion
         assert done is not None and len(done.tokens) == args.tg + 1, done
         tg_wall = args.tg / (last - first)
-        tg_core = done.timings.generation_tokens_per_second
+        # The same request without streaming: core's clock, with the binding's per-token
+        # Ctrl-C check inside the measured loop.
+        full = session.complete(tg_prompt, max_tokens=args.tg + 1, ignore_eos=True, greedy=True)
+        assert len(full.tokens) == args.tg + 1 and full.tokens == done.tokens
+        tg_core = full.timings.generation_tokens_per_second
         if rep > 0:
             out["pp"].append(pp_wall)
             out["tg"].append(tg_wall)
@@ -243,15 +247,17 @@ def main() -> int:
         args.json_out.write_text(text + "\n")
 
     print()
-    print(f"| {'contender':<52} | pp{args.pp} tok/s | tg{args.tg} tok/s |")
-    print(f"|{'-' * 54}|{'-' * (14 + len(str(args.pp)))}|{'-' * (14 + len(str(args.tg)))}|")
+    heads = [f"pp{args.pp} tok/s", f"tg{args.tg} tok/s"]
+    width = max(17, *(len(h) for h in heads))
+    print(f"| {'contender':<52} | " + " | ".join(h.rjust(width) for h in heads) + " |")
+    print(f"|{'-' * 54}|" + "|".join("-" * (width + 1) + ":" for _ in heads) + "|")
     order = ["rust", "llmedge-python", "llmedge-python-core-timings", "llama-cpp-python", "llama-cpp-python-fa-off"]
     for name in [n for n in order if n in results]:
         cells = []
-        for t, width in (("pp", 12 + len(str(args.pp))), ("tg", 12 + len(str(args.tg)))):
+        for t in ("pp", "tg"):
             s = results[name][t]
-            cells.append(f"{s['tokens_per_second']:7.1f} ± {s['stddev']:5.1f}".rjust(width))
-        print(f"| {LABELS[name]:<52} | {cells[0]} | {cells[1]} |")
+            cells.append(f"{s['tokens_per_second']:.1f} ± {s['stddev']:.1f}".rjust(width))
+        print(f"| {LABELS[name]:<52} | " + " | ".join(cells) + " |")
     if ratios:
         print()
         for key, r in ratios.items():

@@ -88,7 +88,7 @@ def stub_params(fn: ast.FunctionDef):
     defaults = [None] * (len(positional) - len(a.defaults)) + list(a.defaults)
     out = []
     for i, (arg, default) in enumerate(zip(positional, defaults)):
-        if i == 0 and arg.arg == "self":
+        if i == 0 and arg.arg in ("self", "cls"):
             continue
         kind = "POSITIONAL_ONLY" if arg in a.posonlyargs else "POSITIONAL_OR_KEYWORD"
         out.append((arg.arg, kind, default))
@@ -150,8 +150,8 @@ def test_method_signatures_match(name):
         got = runtime_params(getattr(cls, member))
         assert got is not None, f"{name}.{member} has no runtime signature"
         assert got == stub_params(node), f"{name}.{member}"
-    init = STUB_CLASSES[name].body
-    ctor = next((f for f in init if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
+    body = STUB_CLASSES[name].body
+    ctor = next((f for f in body if isinstance(f, ast.FunctionDef) and f.name in ("__new__", "__init__")), None)
     got = runtime_params(cls)
     if ctor is not None and got is not None:
         assert got == stub_params(ctor), f"{name}()"
@@ -202,3 +202,48 @@ def test_documented_defaults_are_core_defaults(method):
                 assert documented[name] == pytest.approx(value), name
             else:
                 assert documented[name] == value, name
+
+
+def run_mypy(*args):
+    import subprocess
+    import sys
+
+    pytest.importorskip("mypy")
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_mypy_stubtest_agrees():
+    # mypy's own stub checker: runtime signatures, finality, __all__, ... of every module.
+    proc = run_mypy("mypy.stubtest", "llmedge", "--ignore-disjoint-bases")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_stubs_type_check_real_code(tmp_path):
+    example = pathlib.Path(__file__).resolve().parents[3] / "examples" / "python" / "summarize_csv.py"
+    snippet = tmp_path / "usage.py"
+    snippet.write_text(
+        "import llmedge\n"
+        "from typing import List\n"
+        "with llmedge.Model(n_ctx=256) as m:\n"
+        "    text: str = m.generate('hi', max_tokens=4)\n"
+        "    for piece in m.generate('hi', stream=True):\n"
+        "        piece.upper()\n"
+        "    c = m.complete('hi')\n"
+        "    n: int = c.usage.completion_tokens + len(c.tokens)\n"
+        "    ms: float = c.timings.generation_ms\n"
+        "    s = m.session(threads=1)\n"
+        "    reply: str = s.chat([{'role': 'user', 'content': 'hi'}])\n"
+        "    toks: List[int] = m.tokenize('x')\n"
+        "try:\n"
+        "    llmedge.Model('x')\n"
+        "except llmedge.ModelNotFoundError as e:\n"
+        "    code: int = e.code\n"
+    )
+    proc = run_mypy("mypy", "--strict", "--no-error-summary", str(snippet))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = run_mypy("mypy", "--no-error-summary", "--ignore-missing-imports", str(example))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # And a misuse is caught.
+    snippet.write_text("import llmedge\nx: int = llmedge.Model().generate('hi')\n")
+    proc = run_mypy("mypy", "--no-error-summary", str(snippet))
+    assert proc.returncode != 0 and "incompatible types" in proc.stdout.lower()

@@ -14,11 +14,45 @@ from typing import (
     Type,
     TypeVar,
     Union,
+    final,
     overload,
 )
 
 __version__: str
-__all__: List[str]
+__all__ = [
+    "Completion",
+    "Model",
+    "ModelInfo",
+    "Session",
+    "Timings",
+    "TokenStream",
+    "Usage",
+    "builtin_chat_templates",
+    "default_model_path",
+    "Error",
+    "ArgumentTypeError",
+    "ERROR_CLASSES",
+    "InvalidArgumentError",
+    "NullArgumentError",
+    "InvalidUtf8Error",
+    "ModelNotFoundError",
+    "InvalidModelError",
+    "UnsupportedArchitectureError",
+    "OutOfMemoryError",
+    "ModelLoadError",
+    "ContextCreateError",
+    "ContextOverflowError",
+    "DecodeError",
+    "TokenizeError",
+    "TemplateError",
+    "NoChatTemplateError",
+    "IoError",
+    "ChecksumMismatchError",
+    "FetchError",
+    "ClosedError",
+    "InternalError",
+    "PanicError",
+]
 
 _Self = TypeVar("_Self")
 _Prompt = Union[str, Sequence[int]]
@@ -37,6 +71,7 @@ def default_model_path() -> str:
 def builtin_chat_templates() -> List[str]:
     """Names of llama.cpp's built-in chat templates, usable as ``chat_template=``."""
 
+@final
 class Usage:
     """Token counts of a request."""
 
@@ -48,6 +83,7 @@ class Usage:
     def total_tokens(self) -> int: ...
     def to_dict(self) -> Dict[str, int]: ...
 
+@final
 class Timings:
     """Where the time of a request went (milliseconds and tokens per second)."""
 
@@ -63,6 +99,7 @@ class Timings:
     def generation_tokens_per_second(self) -> float: ...
     def to_dict(self) -> Dict[str, float]: ...
 
+@final
 class Completion:
     """The result of a finished generation. ``str(completion)`` is its text."""
 
@@ -78,6 +115,7 @@ class Completion:
     def timings(self) -> Timings: ...
     def to_dict(self) -> Dict[str, Any]: ...
 
+@final
 class ModelInfo:
     """What a model is, read from its GGUF metadata."""
 
@@ -107,6 +145,7 @@ class ModelInfo:
     def sha256(self) -> Optional[str]: ...
     def to_dict(self) -> Dict[str, Any]: ...
 
+@final
 class TokenStream(Iterator[str]):
     """An iterator of generated text pieces; ``completion`` holds the full result at the end."""
 
@@ -122,6 +161,7 @@ class TokenStream(Iterator[str]):
         *_exc: Union[Optional[Type[BaseException]], Optional[BaseException], Optional[TracebackType]],
     ) -> bool: ...
 
+@final
 class Session:
     """An independent conversation state (its own KV cache) on a shared model."""
 
@@ -266,11 +306,12 @@ class Session:
         *_exc: Union[Optional[Type[BaseException]], Optional[BaseException], Optional[TracebackType]],
     ) -> bool: ...
 
+@final
 class Model:
     """A GGUF model loaded into memory, with a default session for generate/chat."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         path: Union[str, "os.PathLike[str]", None] = None,
         *,
         n_gpu_layers: int = 0,
@@ -282,7 +323,7 @@ class Model:
         use_mmap: bool = True,
         use_mlock: bool = False,
         chat_template: Optional[str] = None,
-    ) -> None: ...
+    ) -> "Model": ...
     @overload
     def generate(
         self,

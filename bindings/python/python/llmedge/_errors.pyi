@@ -1,0 +1,55 @@
+"""Stub of the generated exception classes; see `llmedge/__init__.pyi`."""
+
+from typing import Dict, List, Type
+
+from . import (
+    Error as Error,
+    ArgumentTypeError as ArgumentTypeError,
+    InvalidArgumentError as InvalidArgumentError,
+    NullArgumentError as NullArgumentError,
+    InvalidUtf8Error as InvalidUtf8Error,
+    ModelNotFoundError as ModelNotFoundError,
+    InvalidModelError as InvalidModelError,
+    UnsupportedArchitectureError as UnsupportedArchitectureError,
+    OutOfMemoryError as OutOfMemoryError,
+    ModelLoadError as ModelLoadError,
+    ContextCreateError as ContextCreateError,
+    ContextOverflowError as ContextOverflowError,
+    DecodeError as DecodeError,
+    TokenizeError as TokenizeError,
+    TemplateError as TemplateError,
+    NoChatTemplateError as NoChatTemplateError,
+    IoError as IoError,
+    ChecksumMismatchError as ChecksumMismatchError,
+    FetchError as FetchError,
+    ClosedError as ClosedError,
+    InternalError as InternalError,
+    PanicError as PanicError,
+)
+
+__all__ = [
+    "Error",
+    "ArgumentTypeError",
+    "ERROR_CLASSES",
+    "InvalidArgumentError",
+    "NullArgumentError",
+    "InvalidUtf8Error",
+    "ModelNotFoundError",
+    "InvalidModelError",
+    "UnsupportedArchitectureError",
+    "OutOfMemoryError",
+    "ModelLoadError",
+    "ContextCreateError",
+    "ContextOverflowError",
+    "DecodeError",
+    "TokenizeError",
+    "TemplateError",
+    "NoChatTemplateError",
+    "IoError",
+    "ChecksumMismatchError",
+    "FetchError",
+    "ClosedError",
+    "InternalError",
+    "PanicError",
+]
+ERROR_CLASSES: Dict[int, Type[Error]]
