@@ -125,9 +125,9 @@ pub struct CancelHandle(Arc<AtomicBool>);
 
 impl CancelHandle {
     /// Ask the running generation to stop: it ends before its next token with
-    /// [`FinishReason::Cancelled`]. The request stays pending until a generation consumes it, so
-    /// a cancel that races with the start of a generation is never lost; when nothing is running,
-    /// the session's next generation ends before its first token.
+    /// [`FinishReason::Cancelled`]. A no-op when nothing runs; a cancel that arrives before a
+    /// generation has started does not affect it (each generation starts uncancelled). For a
+    /// race-free per-request stop, return `false` from the streaming callback.
     pub fn cancel(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
@@ -348,9 +348,8 @@ impl Session {
             .map_err(|e| Error::Decode(e.to_string()))
     }
 
-    /// True (once) when a cancel is pending; checking consumes it.
-    fn take_cancel(&self) -> bool {
-        self.cancel.swap(false, Ordering::SeqCst)
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
     }
 }
 
@@ -384,6 +383,7 @@ impl<'s> TokenStream<'s> {
     ) -> Result<Self> {
         let started = Instant::now();
         options.validate(&session.model)?;
+        session.cancel.store(false, Ordering::SeqCst);
         let tokens = session.prompt_tokens(prompt)?;
         let tokens = session.fit(tokens, options)?;
         let max_new = options
@@ -394,7 +394,7 @@ impl<'s> TokenStream<'s> {
         let n_batch = session.n_batch as usize;
         let prompt_started = Instant::now();
         for (i, chunk) in tokens.chunks(n_batch).enumerate() {
-            if session.take_cancel() {
+            if session.cancelled() {
                 finish = Some(FinishReason::Cancelled);
                 break;
             }
@@ -490,7 +490,7 @@ impl<'s> TokenStream<'s> {
                     self.finish = Some(FinishReason::Length);
                     continue;
                 }
-                if self.session.take_cancel() {
+                if self.session.cancelled() {
                     self.finish = Some(FinishReason::Cancelled);
                     continue;
                 }

@@ -110,10 +110,9 @@ pub unsafe extern "C" fn llmedge_session_free(session: *mut llmedge_session) {
 }
 
 /// Cancel the generation running on `session`; it ends before its next token with
-/// `LLMEDGE_FINISH_CANCELLED`. The request stays pending until a generation consumes it, so a
-/// cancel racing with the start of a generation is not lost; when nothing runs, the session's
-/// next generation ends before its first token. Safe to call from any thread while another
-/// thread is generating.
+/// `LLMEDGE_FINISH_CANCELLED`. A no-op when nothing runs: each generation starts uncancelled, so
+/// a cancel that arrives before it starts has no effect (return false from the callback for a
+/// race-free per-request stop). Safe to call from any thread while another thread generates.
 ///
 /// # Safety
 /// `session` must be NULL or live.
