@@ -21,7 +21,7 @@ pub mod sampling;
 pub mod session;
 mod stream_text;
 
-pub use chat_template::{ChatMessage, ChatTemplate};
+pub use chat_template::{ChatMessage, ChatTemplate, RenderOptions};
 pub use error::{Error, ErrorCode, Result};
 pub use model::{Model, ModelInfo, ModelOptions, Token};
 pub use sampling::{GenerateOptions, Truncation};

@@ -228,7 +228,7 @@ pub fn messages(a: &Args<'_>) -> PyResult<Vec<ChatMessage>> {
             }
             Some(c) => content_text(py, func, &c)?,
         };
-        out.push(ChatMessage { role, content });
+        out.push(ChatMessage::new(role, content));
     }
     if out.is_empty() {
         return Err(invalid(py, format!("{func}(): messages is empty")));
