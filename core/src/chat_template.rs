@@ -3,7 +3,10 @@
 
 use std::ffi::{c_char, CStr, CString};
 
-use minijinja::{Environment, Error as JinjaError, ErrorKind, Value};
+use std::fmt::Write as _;
+
+use minijinja::value::{from_args, Kwargs, ValueKind};
+use minijinja::{AutoEscape, Environment, Error as JinjaError, ErrorKind, Output, State, Value};
 
 use crate::error::{Error, Result};
 use crate::model::Model;
@@ -144,7 +147,7 @@ impl ChatTemplate {
                 let template = env.get_template("chat").map_err(jinja_error)?;
                 let merged;
                 let messages = if messages.first().is_some_and(|m| m.role == "system")
-                    && !supports_system_role(&template, options)
+                    && !supports_system_role(&template, options, &extra)
                 {
                     merged = merge_system_message(messages);
                     &merged[..]
@@ -197,17 +200,23 @@ pub struct RenderOptions {
     pub extra_context: Option<serde_json::Value>,
 }
 
-/// Render a probe with a system message: a template that drops it or raises does not
-/// support the system role.
-fn supports_system_role(template: &minijinja::Template<'_, '_>, options: &RenderOptions) -> bool {
+/// Render a probe with a system message, with the same `tools` and extra context as the
+/// real rendering: a template that drops it or raises does not support the system role.
+fn supports_system_role(
+    template: &minijinja::Template<'_, '_>,
+    options: &RenderOptions,
+    extra: &Value,
+) -> bool {
     const NEEDLE: &str = "<<llmedge system probe>>";
     let probe = [ChatMessage::system(NEEDLE), ChatMessage::user("hi")];
     template
         .render(minijinja::context! {
             messages => probe,
+            tools => options.tools,
             add_generation_prompt => false,
             bos_token => options.bos_token,
             eos_token => options.eos_token,
+            ..extra.clone()
         })
         .is_ok_and(|out| out.contains(NEEDLE))
 }
@@ -299,12 +308,16 @@ fn truncate_for_message(s: &str) -> &str {
 
 /// An environment configured like Hugging Face's `apply_chat_template`:
 /// `trim_blocks`, `lstrip_blocks`, loop controls, Python string methods,
-/// `raise_exception` and `strftime_now`.
+/// `raise_exception`, `strftime_now`, the `{% generation %}` tag, transformers' `tojson`,
+/// Jinja2's `iterable` test and Python's printing of lists and dicts.
 fn jinja_env(source: &str) -> Result<Environment<'static>> {
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(python_method);
+    env.add_filter("tojson", tojson);
+    env.add_test("iterable", |v: &Value| !v.is_none() && v.try_iter().is_ok());
+    env.set_formatter(python_formatter);
     env.add_function(
         "raise_exception",
         |msg: String| -> std::result::Result<Value, JinjaError> {
@@ -314,9 +327,565 @@ fn jinja_env(source: &str) -> Result<Environment<'static>> {
     env.add_function("strftime_now", |format: String| {
         chrono::Local::now().format(&format).to_string()
     });
-    env.add_template_owned("chat", source.to_owned())
+    env.add_template_owned("chat", rewrite_generation_tags(source))
         .map_err(jinja_error)?;
     Ok(env)
+}
+
+/// transformers' `{% generation %}...{% endgeneration %}` block (it marks the assistant
+/// tokens for `return_assistant_tokens_mask` and renders its body unchanged) becomes
+/// `{% if true %}...{% endif %}`, keeping the `-`/`+` whitespace markers and the line count.
+fn rewrite_generation_tags(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(at) = rest.find("{%") {
+        out.push_str(&rest[..at]);
+        let tag = &rest[at..];
+        match parse_generation_tag(tag) {
+            Some((len, open, close, end)) => {
+                let body = if end { "endif" } else { "if true" };
+                out.push_str(&format!("{{%{open} {body} {close}%}}"));
+                rest = &tag[len..];
+            }
+            None => {
+                out.push_str("{%");
+                rest = &tag[2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `{%[-+]? (end)?generation [-+]?%}` at the start of `tag`: (length, opening marker,
+/// closing marker, is the end tag).
+fn parse_generation_tag(tag: &str) -> Option<(usize, &str, &str, bool)> {
+    let marker = |s: &str| match s.chars().next() {
+        Some(c @ ('-' | '+')) => c.len_utf8(),
+        _ => 0,
+    };
+    let after_open = &tag[2..];
+    let open = &after_open[..marker(after_open)];
+    let inner = after_open[open.len()..].trim_start();
+    let (end, inner) = if let Some(r) = inner.strip_prefix("endgeneration") {
+        (true, r)
+    } else {
+        (false, inner.strip_prefix("generation")?)
+    };
+    if inner.starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+        return None;
+    }
+    let inner = inner.trim_start();
+    let close = &inner[..marker(inner)];
+    let inner = inner[close.len()..].strip_prefix("%}")?;
+    Some((tag.len() - inner.len(), open, close, end))
+}
+
+/// transformers' `tojson`: `json.dumps(x, ensure_ascii=False, indent=None,
+/// separators=None, sort_keys=False)`, with the same positional order and keywords.
+/// Object keys keep their order, nothing is HTML-escaped and floats print as Python's
+/// (`1.0`, `1e+16`).
+fn tojson(
+    value: &Value,
+    ensure_ascii: Option<Value>,
+    indent: Option<Value>,
+    separators: Option<Value>,
+    sort_keys: Option<Value>,
+    kwargs: Kwargs,
+) -> std::result::Result<Value, JinjaError> {
+    let arg = |positional: Option<Value>, name: &str| -> std::result::Result<Value, JinjaError> {
+        match (positional, kwargs.get::<Option<Value>>(name)?) {
+            (Some(_), Some(_)) => Err(JinjaError::new(
+                ErrorKind::TooManyArguments,
+                format!("tojson() got multiple values for argument '{name}'"),
+            )),
+            (Some(v), None) | (None, Some(v)) => Ok(v),
+            (None, None) => Ok(Value::from(())),
+        }
+    };
+    let ensure_ascii = arg(ensure_ascii, "ensure_ascii")?.is_true();
+    let indent = arg(indent, "indent")?;
+    let separators = arg(separators, "separators")?;
+    let sort_keys = arg(sort_keys, "sort_keys")?.is_true();
+    kwargs.assert_all_used()?;
+    let bad = |what: &str| JinjaError::new(ErrorKind::InvalidOperation, format!("tojson: {what}"));
+    let indent = match indent.kind() {
+        ValueKind::None | ValueKind::Undefined => None,
+        ValueKind::String => Some(indent.as_str().unwrap_or_default().to_owned()),
+        ValueKind::Number if indent.is_integer() => {
+            let n = indent.as_i64().ok_or_else(|| bad("indent out of range"))?;
+            Some(" ".repeat(n.clamp(0, 1024) as usize))
+        }
+        _ => return Err(bad("indent must be an integer, a string or none")),
+    };
+    let (item_sep, key_sep) = if separators.is_none() || separators.is_undefined() {
+        let item = if indent.is_some() { "," } else { ", " };
+        (item.to_owned(), ": ".to_owned())
+    } else {
+        let parts: Vec<Value> = separators.try_iter()?.collect();
+        match &parts[..] {
+            [item, key] if item.as_str().is_some() && key.as_str().is_some() => (
+                item.as_str().unwrap_or_default().to_owned(),
+                key.as_str().unwrap_or_default().to_owned(),
+            ),
+            _ => return Err(bad("separators must be an (item, key) pair of strings")),
+        }
+    };
+    let encoder = JsonEncoder {
+        ensure_ascii,
+        indent,
+        item_sep,
+        key_sep,
+        sort_keys,
+    };
+    let mut out = String::new();
+    encoder.value(&mut out, value, 0)?;
+    Ok(Value::from(out))
+}
+
+/// Deep enough for any real tool schema; stops runaway recursion like Python's limit.
+const MAX_DEPTH: usize = 256;
+
+/// Python's `json.JSONEncoder`, over minijinja values.
+struct JsonEncoder {
+    ensure_ascii: bool,
+    indent: Option<String>,
+    item_sep: String,
+    key_sep: String,
+    sort_keys: bool,
+}
+
+impl JsonEncoder {
+    fn value(&self, out: &mut String, v: &Value, depth: usize) -> std::result::Result<(), JinjaError> {
+        if depth > MAX_DEPTH {
+            return Err(JinjaError::new(
+                ErrorKind::InvalidOperation,
+                "tojson: value nested too deeply",
+            ));
+        }
+        match v.kind() {
+            ValueKind::None => out.push_str("null"),
+            ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),
+            ValueKind::Number => out.push_str(&json_number(v)),
+            ValueKind::String => self.string(out, v.as_str().unwrap_or_default()),
+            ValueKind::Seq | ValueKind::Iterable => {
+                let items: Vec<Value> = v.try_iter()?.collect();
+                self.container(out, '[', ']', &items, depth, |out, item| {
+                    self.value(out, item, depth + 1)
+                })?;
+            }
+            ValueKind::Map => {
+                let mut entries = Vec::new();
+                for key in v.try_iter()? {
+                    let item = v.get_item(&key)?;
+                    entries.push((json_key(&key)?, item));
+                }
+                if self.sort_keys {
+                    entries.sort_by(|a, b| a.0.cmp(&b.0));
+                }
+                self.container(out, '{', '}', &entries, depth, |out, (key, item)| {
+                    self.string(out, key);
+                    out.push_str(&self.key_sep);
+                    self.value(out, item, depth + 1)
+                })?;
+            }
+            kind => {
+                return Err(JinjaError::new(
+                    ErrorKind::InvalidOperation,
+                    format!("tojson: object of type {kind} is not JSON serializable"),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    fn container<T>(
+        &self,
+        out: &mut String,
+        open: char,
+        close: char,
+        items: &[T],
+        depth: usize,
+        mut each: impl FnMut(&mut String, &T) -> std::result::Result<(), JinjaError>,
+    ) -> std::result::Result<(), JinjaError> {
+        out.push(open);
+        if items.is_empty() {
+            out.push(close);
+            return Ok(());
+        }
+        let newline = |level: usize| match &self.indent {
+            Some(indent) => format!("\n{}", indent.repeat(level)),
+            None => String::new(),
+        };
+        let inner = newline(depth + 1);
+        out.push_str(&inner);
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push_str(&self.item_sep);
+                out.push_str(&inner);
+            }
+            each(out, item)?;
+        }
+        out.push_str(&newline(depth));
+        out.push(close);
+        Ok(())
+    }
+
+    /// A JSON string literal: Python escapes `"`, `\\` and control characters, and with
+    /// `ensure_ascii` everything outside printable ASCII (UTF-16 surrogate pairs above
+    /// U+FFFF).
+    fn string(&self, out: &mut String, s: &str) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if (c as u32) < 0x20 || (self.ensure_ascii && !(' '..='~').contains(&c)) => {
+                    let mut units = [0u16; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        out.push_str(&format!("\\u{unit:04x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+}
+
+/// An object key as Python's json module writes it: strings as they are, numbers,
+/// booleans and none converted; anything else is an error.
+fn json_key(key: &Value) -> std::result::Result<String, JinjaError> {
+    Ok(match key.kind() {
+        ValueKind::String => key.as_str().unwrap_or_default().to_owned(),
+        ValueKind::None => "null".to_owned(),
+        ValueKind::Bool => if key.is_true() { "true" } else { "false" }.to_owned(),
+        ValueKind::Number => json_number(key),
+        kind => {
+            return Err(JinjaError::new(
+                ErrorKind::InvalidOperation,
+                format!("tojson: keys must be str, int, float, bool or None, not {kind}"),
+            ))
+        }
+    })
+}
+
+/// A number as `json.dumps` writes it (`NaN`/`Infinity` for non-finite floats).
+fn json_number(v: &Value) -> String {
+    if v.is_integer() {
+        return v.to_string();
+    }
+    match f64::try_from(v.clone()) {
+        Ok(f) if f.is_nan() => "NaN".to_owned(),
+        Ok(f) if f.is_infinite() => if f > 0.0 { "Infinity" } else { "-Infinity" }.to_owned(),
+        Ok(f) => python_float_repr(f),
+        Err(_) => v.to_string(),
+    }
+}
+
+/// Python's `repr(float)` for a finite float: the shortest round-trip digits, fixed
+/// notation for exponents -4..16 (always with a fraction: `2.0`), else `1e+16`, `1.5e-07`.
+fn python_float_repr(f: f64) -> String {
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let body = if (-4..16).contains(&exp) {
+        if exp < 0 {
+            format!("0.{}{digits}", "0".repeat((-exp - 1) as usize))
+        } else {
+            let point = exp as usize + 1;
+            if digits.len() <= point {
+                format!("{digits}{}.0", "0".repeat(point - digits.len()))
+            } else {
+                format!("{}.{}", &digits[..point], &digits[point..])
+            }
+        }
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let fraction = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        let exp_sign = if exp < 0 { '-' } else { '+' };
+        format!("{first}{fraction}e{exp_sign}{:02}", exp.unsigned_abs())
+    };
+    format!("{sign}{body}")
+}
+
+/// Print values as Jinja2 does (`str(x)`): lists and dicts as Python's repr
+/// (`['a']`, `{'k': True}`); everything else as minijinja prints it.
+fn python_formatter(
+    out: &mut Output,
+    state: &State,
+    value: &Value,
+) -> std::result::Result<(), JinjaError> {
+    if matches!(state.auto_escape(), AutoEscape::None)
+        && matches!(value.kind(), ValueKind::Seq | ValueKind::Map)
+    {
+        let mut repr = String::new();
+        python_repr(&mut repr, value, 0)?;
+        return out
+            .write_str(&repr)
+            .map_err(|_| JinjaError::from(ErrorKind::WriteFailure));
+    }
+    minijinja::escape_formatter(out, state, value)
+}
+
+/// Python's `repr()` of a value.
+fn python_repr(out: &mut String, v: &Value, depth: usize) -> std::result::Result<(), JinjaError> {
+    if depth > MAX_DEPTH {
+        return Err(JinjaError::new(
+            ErrorKind::InvalidOperation,
+            "value nested too deeply to print",
+        ));
+    }
+    match v.kind() {
+        ValueKind::Undefined => out.push_str("Undefined"),
+        ValueKind::None => out.push_str("None"),
+        ValueKind::Bool => out.push_str(if v.is_true() { "True" } else { "False" }),
+        ValueKind::Number if !v.is_integer() => match f64::try_from(v.clone()) {
+            Ok(f) if f.is_nan() => out.push_str("nan"),
+            Ok(f) if f.is_infinite() => out.push_str(if f > 0.0 { "inf" } else { "-inf" }),
+            Ok(f) => out.push_str(&python_float_repr(f)),
+            Err(_) => out.push_str(&v.to_string()),
+        },
+        ValueKind::String => python_str_repr(out, v.as_str().unwrap_or_default()),
+        ValueKind::Seq | ValueKind::Iterable => {
+            out.push('[');
+            for (i, item) in v.try_iter()?.enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                python_repr(out, &item, depth + 1)?;
+            }
+            out.push(']');
+        }
+        ValueKind::Map => {
+            out.push('{');
+            for (i, key) in v.try_iter()?.enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                python_repr(out, &key, depth + 1)?;
+                out.push_str(": ");
+                python_repr(out, &v.get_item(&key)?, depth + 1)?;
+            }
+            out.push('}');
+        }
+        _ => out.push_str(&v.to_string()),
+    }
+    Ok(())
+}
+
+/// Python's `repr()` of a str: single quotes unless the text has `'` and no `"`,
+/// backslash escapes for control and other non-printable characters.
+fn python_str_repr(out: &mut String, s: &str) {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if !python_printable(c) => {
+                let n = c as u32;
+                if n <= 0xff {
+                    out.push_str(&format!("\\x{n:02x}"));
+                } else if n <= 0xffff {
+                    out.push_str(&format!("\\u{n:04x}"));
+                } else {
+                    out.push_str(&format!("\\U{n:08x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+}
+
+/// An approximation of Python's `str.isprintable` for one character: control,
+/// separator (other than the space) and common format characters are not printable.
+fn python_printable(c: char) -> bool {
+    if c == ' ' {
+        return true;
+    }
+    !(c.is_control()
+        || c.is_whitespace()
+        || matches!(
+            c,
+            '\u{ad}'
+                | '\u{600}'..='\u{605}'
+                | '\u{61c}'
+                | '\u{6dd}'
+                | '\u{70f}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+                | '\u{d800}'..='\u{f8ff}'
+                | '\u{e0000}'..='\u{10ffff}'
+        ))
+}
+
+/// Python methods on values: minijinja-contrib's `pycompat`, plus `str.rsplit`,
+/// `str.index`/`rindex`, `list.index`, and `str.find`/`rfind` counting characters
+/// rather than bytes (with Python's optional start/end).
+fn python_method(
+    state: &State,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> std::result::Result<Value, JinjaError> {
+    if let Some(s) = value.as_str() {
+        match method {
+            "rsplit" => {
+                let (sep, maxsplit, kwargs): (Option<Value>, Option<i64>, Kwargs) =
+                    from_args(args)?;
+                let sep = match (sep, kwargs.get::<Option<Value>>("sep")?) {
+                    (Some(v), None) | (None, Some(v)) => v,
+                    _ => Value::from(()),
+                };
+                let maxsplit = match (maxsplit, kwargs.get::<Option<i64>>("maxsplit")?) {
+                    (Some(n), None) | (None, Some(n)) => n,
+                    _ => -1,
+                };
+                kwargs.assert_all_used()?;
+                let limit = usize::try_from(maxsplit).ok();
+                let parts = if sep.is_none() || sep.is_undefined() {
+                    rsplit_whitespace(s, limit)
+                } else {
+                    let sep = sep.as_str().ok_or_else(|| {
+                        JinjaError::new(ErrorKind::InvalidOperation, "rsplit: sep must be a str")
+                    })?;
+                    if sep.is_empty() {
+                        return Err(JinjaError::new(
+                            ErrorKind::InvalidOperation,
+                            "rsplit: empty separator",
+                        ));
+                    }
+                    let mut parts: Vec<&str> = match limit {
+                        Some(n) => s.rsplitn(n + 1, sep).collect(),
+                        None => s.rsplit(sep).collect(),
+                    };
+                    parts.reverse();
+                    parts
+                };
+                return Ok(parts.into_iter().map(Value::from).collect());
+            }
+            "find" | "rfind" | "index" | "rindex" => {
+                let (sub, start, end): (&str, Option<Value>, Option<Value>) = from_args(args)?;
+                let found = str_find(s, sub, start, end, method.starts_with('r'))?;
+                return match found {
+                    Some(at) => Ok(Value::from(at)),
+                    None if method.ends_with("find") => Ok(Value::from(-1)),
+                    None => Err(JinjaError::new(
+                        ErrorKind::InvalidOperation,
+                        "substring not found",
+                    )),
+                };
+            }
+            _ => {}
+        }
+    } else if value.kind() == ValueKind::Seq && method == "index" {
+        let (item,): (&Value,) = from_args(args)?;
+        return match value.try_iter()?.position(|x| &x == item) {
+            Some(at) => Ok(Value::from(at)),
+            None => Err(JinjaError::new(
+                ErrorKind::InvalidOperation,
+                format!("{item} is not in list"),
+            )),
+        };
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}
+
+/// Python's `str.rsplit()` without a separator: split on runs of whitespace from the
+/// right, at most `limit` times; the rest keeps its leading whitespace.
+fn rsplit_whitespace(s: &str, limit: Option<usize>) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = s.trim_end();
+    while !rest.is_empty() {
+        if limit == Some(parts.len()) {
+            parts.push(rest);
+            break;
+        }
+        match rest.char_indices().rev().find(|(_, c)| c.is_whitespace()) {
+            Some((at, c)) => {
+                parts.push(&rest[at + c.len_utf8()..]);
+                rest = rest[..at].trim_end();
+            }
+            None => {
+                parts.push(rest);
+                break;
+            }
+        }
+    }
+    parts.reverse();
+    parts
+}
+
+/// Python's `str.find`/`rfind(sub, start, end)`: the character index of `sub` within
+/// `s[start:end]` (slice semantics for the bounds), or `None`.
+fn str_find(
+    s: &str,
+    sub: &str,
+    start: Option<Value>,
+    end: Option<Value>,
+    from_right: bool,
+) -> std::result::Result<Option<usize>, JinjaError> {
+    let len = s.chars().count() as i64;
+    let bound = |v: Option<Value>, default: i64| -> std::result::Result<i64, JinjaError> {
+        match v {
+            Some(v) if !v.is_none() => {
+                let n = v.as_i64().ok_or_else(|| {
+                    JinjaError::new(ErrorKind::InvalidOperation, "slice indices must be integers")
+                })?;
+                Ok(if n < 0 { (n + len).max(0) } else { n })
+            }
+            _ => Ok(default),
+        }
+    };
+    let start = bound(start, 0)?;
+    let end = bound(end, len)?.min(len);
+    if start > len || start > end {
+        return Ok(None);
+    }
+    let byte = |chars: i64| {
+        s.char_indices()
+            .nth(chars as usize)
+            .map_or(s.len(), |(i, _)| i)
+    };
+    let (from, to) = (byte(start), byte(end));
+    let window = &s[from..to];
+    let found = if from_right {
+        window.rfind(sub)
+    } else {
+        window.find(sub)
+    };
+    Ok(found.map(|at| start as usize + window[..at].chars().count()))
 }
 
 fn jinja_error(e: JinjaError) -> Error {

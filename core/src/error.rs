@@ -37,6 +37,18 @@ pub enum ErrorCode {
     Template = 30,
     /// The model has no chat template and the caller gave none.
     NoChatTemplate = 31,
+    /// A prompt template got missing or unknown variables (the message lists them).
+    TemplateVariables = 32,
+    /// A JSON schema, regex or grammar cannot be turned into a llama.cpp grammar.
+    Grammar = 33,
+    /// Constrained output is unusable: generation stopped before the JSON was complete.
+    StructuredOutput = 34,
+    /// The request or the output was blocked by the safety policy.
+    SafetyBlocked = 40,
+    /// A safety policy or lexicon file is invalid (the message names the file and line).
+    Policy = 41,
+    /// The audit log could not be opened, written or recovered (the message names the file).
+    Audit = 42,
     /// A file could not be read or written.
     Io = 50,
     /// A downloaded or cached file does not have the expected SHA-256.
@@ -53,7 +65,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in numeric order: the surfaces generate their constants from this list.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::InvalidArgument,
         ErrorCode::NullArgument,
         ErrorCode::InvalidUtf8,
@@ -68,6 +80,12 @@ impl ErrorCode {
         ErrorCode::Tokenize,
         ErrorCode::Template,
         ErrorCode::NoChatTemplate,
+        ErrorCode::TemplateVariables,
+        ErrorCode::Grammar,
+        ErrorCode::StructuredOutput,
+        ErrorCode::SafetyBlocked,
+        ErrorCode::Policy,
+        ErrorCode::Audit,
         ErrorCode::Io,
         ErrorCode::ChecksumMismatch,
         ErrorCode::Fetch,
@@ -103,6 +121,12 @@ impl ErrorCode {
             ErrorCode::Tokenize => "tokenize",
             ErrorCode::Template => "template",
             ErrorCode::NoChatTemplate => "no_chat_template",
+            ErrorCode::SafetyBlocked => "safety_blocked",
+            ErrorCode::Policy => "policy",
+            ErrorCode::Audit => "audit",
+            ErrorCode::TemplateVariables => "template_variables",
+            ErrorCode::Grammar => "grammar",
+            ErrorCode::StructuredOutput => "structured_output",
             ErrorCode::Io => "io",
             ErrorCode::ChecksumMismatch => "checksum_mismatch",
             ErrorCode::Fetch => "fetch",
@@ -144,6 +168,26 @@ pub enum Error {
     Template(String),
     #[error("the model has no chat template; pass one explicitly (a Jinja string or a built-in name such as \"chatml\")")]
     NoChatTemplate,
+    #[error("template {template:?}: {}", variables_message(.missing, .extra))]
+    TemplateVariables {
+        template: String,
+        missing: Vec<String>,
+        extra: Vec<String>,
+    },
+    #[error("grammar error: {0}")]
+    Grammar(String),
+    #[error("structured output error: {0}")]
+    StructuredOutput(String),
+    #[error("blocked by the safety policy ({category}): {message}")]
+    SafetyBlocked { category: String, message: String },
+    #[error("invalid policy file {}:{line}: {reason}", .path.display())]
+    Policy {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("audit log {}: {reason}", .path.display())]
+    Audit { path: PathBuf, reason: String },
     #[error("I/O error on {}: {source}", .path.display())]
     Io {
         path: PathBuf,
@@ -184,6 +228,12 @@ impl Error {
             Error::Tokenize(_) => ErrorCode::Tokenize,
             Error::Template(_) => ErrorCode::Template,
             Error::NoChatTemplate => ErrorCode::NoChatTemplate,
+            Error::SafetyBlocked { .. } => ErrorCode::SafetyBlocked,
+            Error::Policy { .. } => ErrorCode::Policy,
+            Error::Audit { .. } => ErrorCode::Audit,
+            Error::TemplateVariables { .. } => ErrorCode::TemplateVariables,
+            Error::Grammar(_) => ErrorCode::Grammar,
+            Error::StructuredOutput(_) => ErrorCode::StructuredOutput,
             Error::Io { .. } => ErrorCode::Io,
             Error::ChecksumMismatch { .. } => ErrorCode::ChecksumMismatch,
             Error::Fetch(_) => ErrorCode::Fetch,
@@ -199,6 +249,17 @@ impl Error {
             source,
         }
     }
+}
+
+fn variables_message(missing: &[String], extra: &[String]) -> String {
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing variables: {}", missing.join(", ")));
+    }
+    if !extra.is_empty() {
+        parts.push(format!("unknown variables: {}", extra.join(", ")));
+    }
+    parts.join("; ")
 }
 
 /// Result alias used across llmedge.
@@ -228,5 +289,18 @@ mod tests {
         };
         assert_eq!(e.code().as_i32(), 21);
         assert!(e.to_string().contains("10 tokens"));
+        let e = Error::Policy {
+            path: "p.toml".into(),
+            line: 3,
+            reason: "bad".into(),
+        };
+        assert_eq!(e.code().as_i32(), 41);
+        assert_eq!(e.code().name(), "policy");
+        assert!(e.to_string().contains("p.toml:3"));
+        let e = Error::Audit {
+            path: "a".into(),
+            reason: "x".into(),
+        };
+        assert_eq!(e.code().as_i32(), 42);
     }
 }

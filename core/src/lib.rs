@@ -12,19 +12,27 @@
 //! Thread rules: [`Model`] is `Send + Sync` and cheap to clone; [`Session`] is `Send` but used
 //! by one thread at a time; [`CancelHandle`] cancels from any thread.
 
+pub mod audit;
 mod backend;
 pub mod chat_template;
 pub mod error;
 pub mod model;
 pub mod model_fetch;
+pub mod prompt_flow;
+pub mod prompt_template;
+pub mod safety;
 pub mod sampling;
 pub mod session;
 mod stream_text;
+pub mod structured_output;
 
 pub use chat_template::{ChatMessage, ChatTemplate, RenderOptions};
 pub use error::{Error, ErrorCode, Result};
+pub use prompt_flow::{DynamicFlowOutput, JsonCompletion, TemplateOutput};
+pub use prompt_template::{PromptTemplate, TemplateFormat, TemplateLibrary, Variables};
 pub use model::{Model, ModelInfo, ModelOptions, Token};
 pub use sampling::{GenerateOptions, Truncation};
+pub use structured_output::OutputConstraint;
 pub use session::{
     CancelHandle, Completion, FinishReason, Prompt, Session, SessionOptions, Timings, TokenStream,
     Usage,

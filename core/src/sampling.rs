@@ -6,6 +6,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use crate::error::{Error, Result};
 use crate::model::{Model, Token};
+use crate::structured_output::OutputConstraint;
 
 /// What to do when the prompt plus `max_tokens` does not fit in the context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -52,6 +53,8 @@ pub struct GenerateOptions {
     pub ignore_eos: bool,
     /// What to do when the request does not fit the context.
     pub truncation: Truncation,
+    /// Keep the output inside a JSON schema, a choice list, a regex or a grammar.
+    pub constraint: Option<OutputConstraint>,
 }
 
 impl Default for GenerateOptions {
@@ -72,6 +75,7 @@ impl Default for GenerateOptions {
             logit_bias: Vec::new(),
             ignore_eos: false,
             truncation: Truncation::Error,
+            constraint: None,
         }
     }
 }
@@ -141,8 +145,16 @@ impl GenerateOptions {
         self.greedy || self.temperature == 0.0
     }
 
-    /// The sampler chain, in llama.cpp's usual order: bias, penalties, truncation, temperature.
-    pub(crate) fn build_sampler(&self, model: &Model) -> LlamaSampler {
+    /// Builder-style setter for `constraint`.
+    pub fn with_constraint(mut self, constraint: OutputConstraint) -> Self {
+        self.constraint = Some(constraint);
+        self
+    }
+
+    /// The sampler chain, in llama.cpp's usual order: bias, penalties, grammar, truncation,
+    /// temperature. The grammar comes before truncation so top-k/top-p only ever see
+    /// tokens the grammar allows.
+    pub(crate) fn build_sampler(&self, model: &Model) -> Result<LlamaSampler> {
         let n_vocab = model.info().n_vocab as i32;
         let mut chain = Vec::new();
         if !self.logit_bias.is_empty() {
@@ -165,6 +177,9 @@ impl GenerateOptions {
                 self.presence_penalty,
             ));
         }
+        if let Some(constraint) = &self.constraint {
+            chain.push(constraint.sampler(model)?);
+        }
         if self.is_greedy() {
             chain.push(LlamaSampler::greedy());
         } else {
@@ -181,6 +196,6 @@ impl GenerateOptions {
             // llama.cpp draws a random seed for LLAMA_DEFAULT_SEED (u32::MAX).
             chain.push(LlamaSampler::dist(self.seed.unwrap_or(u32::MAX)));
         }
-        LlamaSampler::chain_simple(chain)
+        Ok(LlamaSampler::chain_simple(chain))
     }
 }

@@ -383,6 +383,8 @@ impl<'s> TokenStream<'s> {
     ) -> Result<Self> {
         let started = Instant::now();
         options.validate(&session.model)?;
+        // Before the prompt is decoded, so a bad grammar costs nothing.
+        let sampler = options.build_sampler(&session.model)?;
         session.cancel.store(false, Ordering::SeqCst);
         let tokens = session.prompt_tokens(prompt)?;
         let tokens = session.fit(tokens, options)?;
@@ -403,7 +405,7 @@ impl<'s> TokenStream<'s> {
         }
         let prompt_ms = prompt_started.elapsed().as_secs_f64() * 1e3;
         Ok(TokenStream {
-            sampler: options.build_sampler(&session.model),
+            sampler,
             text: StreamText::new(&options.stop),
             max_new,
             ignore_eos: options.ignore_eos,

@@ -1,0 +1,202 @@
+//! Throughput of the safety layer. Run with
+//! `cargo run --release -j1 --example safety_bench`; prints one JSON object.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use llmedge::safety::{
+    Action, Lexicon, Normalizer, PiiConfig, PiiDetector, Safety, SafetyPolicy, StreamEvent,
+    StreamFilter, TermSpec,
+};
+
+/// Deterministic xorshift so every run scans the same data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// The 3,000 Han chars the text draws from (a contiguous slice of the common block).
+fn han(rng: &mut Rng) -> char {
+    char::from_u32(0x4E00 + rng.below(3000) as u32).unwrap_or('中')
+}
+
+fn word(rng: &mut Rng, min: usize) -> String {
+    let len = min + rng.below(6);
+    (0..len)
+        .map(|_| (b'a' + rng.below(26) as u8) as char)
+        .collect()
+}
+
+fn terms(rng: &mut Rng) -> Vec<TermSpec> {
+    (0..10_000)
+        .map(|i| {
+            let term = if i % 2 == 0 {
+                (0..2 + rng.below(3)).map(|_| han(rng)).collect()
+            } else {
+                let w = word(rng, 5);
+                if i % 10 == 1 {
+                    format!("{w} {}", word(rng, 3))
+                } else {
+                    w
+                }
+            };
+            TermSpec {
+                term,
+                category: format!("c{}", i % 14),
+                action: if i % 3 == 0 {
+                    Action::Flag
+                } else {
+                    Action::Block
+                },
+            }
+        })
+        .collect()
+}
+
+/// Mixed Chinese/English prose with punctuation, numbers and the odd full-width char.
+fn text(rng: &mut Rng, bytes: usize) -> String {
+    let mut s = String::with_capacity(bytes + 64);
+    while s.len() < bytes {
+        if rng.below(2) == 0 {
+            for _ in 0..8 + rng.below(20) {
+                s.push(han(rng));
+            }
+            s.push_str(["，", "。", "、", "！"][rng.below(4)]);
+        } else {
+            for _ in 0..4 + rng.below(12) {
+                s.push_str(&word(rng, 2));
+                s.push(' ');
+            }
+            if rng.below(4) == 0 {
+                s.push_str(&format!("{} ", rng.next() % 100_000));
+            }
+            s.push_str(". ");
+        }
+    }
+    s
+}
+
+fn mb_per_s(bytes: usize, f: impl FnOnce() -> usize) -> (f64, usize) {
+    let t = Instant::now();
+    let n = f();
+    (bytes as f64 / 1e6 / t.elapsed().as_secs_f64(), n)
+}
+
+fn main() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let specs = terms(&mut rng);
+    let corpus = text(&mut rng, 20 * 1024 * 1024);
+
+    let t = Instant::now();
+    let lexicon = Lexicon::from_terms(specs.clone(), Normalizer::new(true)).expect("lexicon");
+    let build_ms = t.elapsed().as_secs_f64() * 1e3;
+
+    // Baseline: the same terms, raw, over the raw text (no normalisation at all).
+    let raw = AhoCorasick::builder()
+        .kind(Some(AhoCorasickKind::DFA))
+        .match_kind(MatchKind::Standard)
+        .build(specs.iter().map(|s| s.term.as_str()))
+        .expect("raw automaton");
+    let (raw_mbs, raw_hits) = mb_per_s(corpus.len(), || raw.find_overlapping_iter(&corpus).count());
+
+    // Full pipeline: normalisation (t2s on) + matching + original-span mapping + checks.
+    let (norm_mbs, norm_hits) = mb_per_s(corpus.len(), || lexicon.scan(&corpus).len());
+    let ascii: String = corpus.chars().filter(char::is_ascii).collect();
+    let (ascii_mbs, _) = mb_per_s(ascii.len(), || lexicon.scan(&ascii).len());
+    let no_t2s = Lexicon::from_terms(specs.clone(), Normalizer::new(false)).expect("lexicon");
+    let (no_t2s_mbs, _) = mb_per_s(corpus.len(), || no_t2s.scan(&corpus).len());
+
+    // PII over 4 MB with items sprinkled in.
+    let mut pii_text = text(&mut rng, 4 * 1024 * 1024);
+    for (i, item) in [
+        "患者张三的手机13812345678，",
+        "身份证11010519491231002X。",
+        "email alice@example.com ",
+        "卡号6222021234567890123 ",
+        "IP 192.168.1.10 ",
+        "地址北京市朝阳区建国路88号。",
+    ]
+    .iter()
+    .cycle()
+    .take(3000)
+    .enumerate()
+    {
+        let at = (i * 1399) % pii_text.len();
+        let at = (at..pii_text.len())
+            .find(|&k| pii_text.is_char_boundary(k))
+            .unwrap_or(0);
+        pii_text.insert_str(at, item);
+    }
+    let detector = PiiDetector::new(&PiiConfig::default()).expect("detector");
+    let (pii_mbs, pii_hits) = mb_per_s(pii_text.len(), || detector.detect(&pii_text).len());
+    let safety = Safety::new(SafetyPolicy::default()).expect("safety");
+    let (redact_mbs, _) = mb_per_s(pii_text.len(), || safety.check_output(&pii_text).text.len());
+
+    // Streaming: 4-char tokens.
+    let stream_text: String = text(&mut rng, 256 * 1024);
+    let chars: Vec<char> = stream_text.chars().collect();
+    let tokens: Vec<String> = chars.chunks(4).map(|c| c.iter().collect()).collect();
+    let per_token = |mut f: StreamFilter| {
+        let t = Instant::now();
+        let mut out = 0;
+        for tok in &tokens {
+            if let StreamEvent::Text(s) = f.push(tok) {
+                out += s.len();
+            }
+        }
+        if let StreamEvent::Text(s) = f.finish() {
+            out += s.len();
+        }
+        (t.elapsed().as_nanos() as f64 / tokens.len() as f64, out)
+    };
+    let builtin =
+        Safety::new(SafetyPolicy::from_toml_str("[pii]\nenabled = false\n").expect("policy"))
+            .expect("safety");
+    let (lex_ns, _) = per_token(builtin.output_filter(None));
+    // All 10,000 terms as flags, so the stream is not cut short by a block.
+    let flags = specs
+        .into_iter()
+        .map(|s| TermSpec {
+            action: Action::Flag,
+            ..s
+        })
+        .collect();
+    let flags = Lexicon::from_terms(flags, Normalizer::new(true)).expect("lexicon");
+    let (big_ns, _) = per_token(StreamFilter::new(Some(Arc::new(flags)), "blocked"));
+    let (full_ns, _) = per_token(safety.output_filter(None));
+
+    let report = serde_json::json!({
+        "lexicon_terms": 10_000,
+        "lexicon_build_ms": build_ms,
+        "scan_bytes": corpus.len(),
+        "scan_raw_ac_mb_s": raw_mbs,
+        "scan_raw_ac_hits": raw_hits,
+        "scan_normalised_mb_s": norm_mbs,
+        "scan_normalised_no_t2s_mb_s": no_t2s_mbs,
+        "scan_normalised_ascii_only_mb_s": ascii_mbs,
+        "scan_normalised_hits": norm_hits,
+        "pii_bytes": pii_text.len(),
+        "pii_detect_mb_s": pii_mbs,
+        "pii_detect_items": pii_hits,
+        "pii_check_output_mb_s": redact_mbs,
+        "stream_tokens": tokens.len(),
+        "stream_ns_per_token_builtin_lexicon": lex_ns,
+        "stream_ns_per_token_10k_lexicon": big_ns,
+        "stream_ns_per_token_builtin_lexicon_and_pii": full_ns,
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
+}
