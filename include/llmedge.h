@@ -52,6 +52,12 @@ typedef enum llmedge_status {
   LLMEDGE_STATUS_TOKENIZE = 23,
   LLMEDGE_STATUS_TEMPLATE = 30,
   LLMEDGE_STATUS_NO_CHAT_TEMPLATE = 31,
+  LLMEDGE_STATUS_TEMPLATE_VARIABLES = 32,
+  LLMEDGE_STATUS_GRAMMAR = 33,
+  LLMEDGE_STATUS_STRUCTURED_OUTPUT = 34,
+  LLMEDGE_STATUS_SAFETY_BLOCKED = 40,
+  LLMEDGE_STATUS_POLICY = 41,
+  LLMEDGE_STATUS_AUDIT = 42,
   LLMEDGE_STATUS_IO = 50,
   LLMEDGE_STATUS_CHECKSUM_MISMATCH = 51,
   LLMEDGE_STATUS_FETCH = 52,
@@ -59,6 +65,20 @@ typedef enum llmedge_status {
   LLMEDGE_STATUS_INTERNAL = 98,
   LLMEDGE_STATUS_PANIC = 99,
 } llmedge_status;
+
+/**
+ * The placeholder syntax of a template.
+ */
+typedef enum llmedge_template_format {
+  /**
+   * `{variable}`; `{{` and `}}` are literal braces.
+   */
+  LLMEDGE_TEMPLATE_FSTRING = 0,
+  /**
+   * A Jinja template (`{{ variable }}`, `{% if %}`).
+   */
+  LLMEDGE_TEMPLATE_JINJA = 1,
+} llmedge_template_format;
 
 /**
  * Why a generation ended.
@@ -76,6 +96,11 @@ typedef enum llmedge_finish_reason {
    * Cancelled by `llmedge_session_cancel` or a callback returning false.
    */
   LLMEDGE_FINISH_CANCELLED = 2,
+  /**
+   * The safety policy refused the input (the text is the refusal message) or stopped the
+   * output (the text is what was emitted before the blocked part).
+   */
+  LLMEDGE_FINISH_CONTENT_FILTER = 3,
 } llmedge_finish_reason;
 
 /**
@@ -144,6 +169,16 @@ typedef struct llmedge_model llmedge_model;
 typedef struct llmedge_model_options llmedge_model_options;
 
 /**
+ * A prompt template (LangChain-style `{variable}` or Jinja). Opaque, immutable.
+ */
+typedef struct llmedge_prompt_template llmedge_prompt_template;
+
+/**
+ * A compiled safety policy: lexicons, PII rules. Opaque, immutable.
+ */
+typedef struct llmedge_safety llmedge_safety;
+
+/**
  * A conversation's state on a model. Opaque.
  */
 typedef struct llmedge_session llmedge_session;
@@ -152,6 +187,11 @@ typedef struct llmedge_session llmedge_session;
  * Options for `llmedge_session_new` (an opaque builder).
  */
 typedef struct llmedge_session_options llmedge_session_options;
+
+/**
+ * Named prompt templates: the built-ins and folders of TOML files. Opaque.
+ */
+typedef struct llmedge_template_library llmedge_template_library;
 
 /**
  * A token id in the model's vocabulary (0 .. n_vocab).
@@ -512,6 +552,50 @@ enum llmedge_status llmedge_session_options_set_chat_template(struct llmedge_ses
                                                               size_t len);
 
 /**
+ * Apply this safety policy file (TOML) to every request of the session instead of the
+ * built-in default. Loaded and compiled now: `LLMEDGE_STATUS_POLICY` names the file and line
+ * of an error.
+ *
+ * # Safety
+ * `options` must be NULL or live; `path` NULL or `len` readable bytes.
+ */
+enum llmedge_status llmedge_session_options_set_safety_policy(struct llmedge_session_options *options,
+                                                              const char *path,
+                                                              size_t len);
+
+/**
+ * Turn the safety layer on (`true`: the built-in default policy, also the default) or off.
+ *
+ * # Safety
+ * `options` must be NULL or live.
+ */
+enum llmedge_status llmedge_session_options_set_safety_enabled(struct llmedge_session_options *options,
+                                                               bool enabled);
+
+/**
+ * Record every request of sessions made with these options in the audit log in `dir`
+ * (created if missing; fsync after every record; hashes only, no text). One log per directory
+ * is shared by the whole process. `LLMEDGE_STATUS_AUDIT` when the log cannot be opened
+ * (held by another process, or damaged: run `llmedge audit verify`).
+ *
+ * # Safety
+ * `options` must be NULL or live; `dir` NULL or `len` readable bytes.
+ */
+enum llmedge_status llmedge_session_options_set_audit_dir(struct llmedge_session_options *options,
+                                                          const char *dir,
+                                                          size_t len);
+
+/**
+ * The caller or tenant that requests are accounted to in the audit log (default "local").
+ *
+ * # Safety
+ * `options` must be NULL or live; `tenant` NULL or `len` readable bytes.
+ */
+enum llmedge_status llmedge_session_options_set_tenant(struct llmedge_session_options *options,
+                                                       const char *tenant,
+                                                       size_t len);
+
+/**
  * Create generation options with llmedge's defaults (max_tokens 256, temperature 0.8, top_k 40,
  * top_p 0.95, min_p 0.05, no penalties, random seed). Values are checked when a generation
  * starts; a bad value fails that call with `LLMEDGE_STATUS_INVALID_ARGUMENT`.
@@ -706,6 +790,72 @@ enum llmedge_status llmedge_generate_options_add_stop(struct llmedge_generate_op
                                                       size_t len);
 
 /**
+ * Constrain the output to JSON that validates against this JSON Schema (copied; checked now
+ * for JSON syntax, `LLMEDGE_STATUS_INVALID_ARGUMENT`; turned into a grammar when generation
+ * starts, `LLMEDGE_STATUS_GRAMMAR` if it cannot be). Replaces any other constraint.
+ *
+ * # Safety
+ * `options` must be NULL or live; `schema_json` NULL or `len` readable bytes.
+ */
+enum llmedge_status llmedge_generate_options_set_json_schema(struct llmedge_generate_options *options,
+                                                             const char *schema_json,
+                                                             size_t len);
+
+/**
+ * Add an allowed output: the output is exactly one of the added choices. Replaces a
+ * constraint of another kind.
+ *
+ * # Safety
+ * `options` must be NULL or live; `choice` NULL or `len` readable bytes.
+ */
+enum llmedge_status llmedge_generate_options_add_choice(struct llmedge_generate_options *options,
+                                                        const char *choice,
+                                                        size_t len);
+
+/**
+ * Constrain the output to match this regex in full (Rust `regex` syntax; anchors implied;
+ * `LLMEDGE_STATUS_GRAMMAR` at generation for look-arounds). Replaces any other constraint.
+ *
+ * # Safety
+ * `options` must be NULL or live; `regex` NULL or `len` readable bytes.
+ */
+enum llmedge_status llmedge_generate_options_set_regex(struct llmedge_generate_options *options,
+                                                       const char *regex,
+                                                       size_t len);
+
+/**
+ * Constrain the output with a llama.cpp GBNF grammar whose start rule is `root`.
+ * Replaces any other constraint.
+ *
+ * # Safety
+ * `options` must be NULL or live; `grammar` NULL or `len` readable bytes.
+ */
+enum llmedge_status llmedge_generate_options_set_grammar(struct llmedge_generate_options *options,
+                                                         const char *grammar,
+                                                         size_t len);
+
+/**
+ * The request id recorded in the audit log (default: generated, see
+ * `llmedge_completion_request_id`).
+ *
+ * # Safety
+ * `options` must be NULL or live; `request_id` NULL or `len` readable bytes.
+ */
+enum llmedge_status llmedge_generate_options_set_request_id(struct llmedge_generate_options *options,
+                                                            const char *request_id,
+                                                            size_t len);
+
+/**
+ * The caller or tenant of this request, overriding the session's.
+ *
+ * # Safety
+ * `options` must be NULL or live; `tenant` NULL or `len` readable bytes.
+ */
+enum llmedge_status llmedge_generate_options_set_tenant(struct llmedge_generate_options *options,
+                                                        const char *tenant,
+                                                        size_t len);
+
+/**
  * Create an empty message list. Owned by the caller; free with `llmedge_chat_messages_free`.
  */
 struct llmedge_chat_messages *llmedge_chat_messages_new(void);
@@ -729,6 +879,224 @@ enum llmedge_status llmedge_chat_messages_add(struct llmedge_chat_messages *mess
                                               size_t role_len,
                                               const char *content,
                                               size_t content_len);
+
+/**
+ * Create a template from its text. `format` selects `{variable}` or Jinja syntax.
+ * On success `*out_template` is owned by the caller (free with
+ * `llmedge_prompt_template_free`). `LLMEDGE_STATUS_TEMPLATE` on a syntax error (the message
+ * gives line and column). Thread-safe.
+ *
+ * # Safety
+ * Strings must be NULL or point to their lengths in bytes; `out_template` NULL or writable.
+ */
+enum llmedge_status llmedge_prompt_template_new(const char *name,
+                                                size_t name_len,
+                                                const char *template_,
+                                                size_t template_len,
+                                                enum llmedge_template_format format,
+                                                struct llmedge_prompt_template **out_template);
+
+/**
+ * Create a template from TOML (the library file format: name, description, system,
+ * template, defaults, examples, output_schema, answer_prefixes). Errors give the line.
+ * Ownership as `llmedge_prompt_template_new`. Thread-safe.
+ *
+ * # Safety
+ * `toml` must be NULL or `len` readable bytes; `out_template` NULL or writable.
+ */
+enum llmedge_status llmedge_prompt_template_from_toml(const char *toml,
+                                                      size_t len,
+                                                      struct llmedge_prompt_template **out_template);
+
+/**
+ * Free a template. NULL is a no-op.
+ *
+ * # Safety
+ * `template_` must be NULL or live, and not used afterwards.
+ */
+void llmedge_prompt_template_free(struct llmedge_prompt_template *template_);
+
+/**
+ * The template as JSON: name, description, format, system, template, defaults, examples,
+ * output_schema, answer_prefixes, variables (in order of use) and required_variables.
+ * `*out_json` is caller-owned (free with `llmedge_string_free`). Thread-safe.
+ *
+ * # Safety
+ * `template_` must be NULL or live; out-pointers NULL or writable.
+ */
+enum llmedge_status llmedge_prompt_template_info_json(const struct llmedge_prompt_template *template_,
+                                                      char **out_json,
+                                                      size_t *out_len);
+
+/**
+ * Render the user prompt for `variables_json` (a JSON object; NULL = none). Missing or
+ * unknown variables give `LLMEDGE_STATUS_TEMPLATE_VARIABLES` with both lists in the message.
+ * `*out_text` is caller-owned (free with `llmedge_string_free`). Thread-safe.
+ *
+ * # Safety
+ * `template_` NULL or live; `variables_json` NULL or `len` bytes; out-pointers NULL or writable.
+ */
+enum llmedge_status llmedge_prompt_template_render(const struct llmedge_prompt_template *template_,
+                                                   const char *variables_json,
+                                                   size_t len,
+                                                   char **out_text,
+                                                   size_t *out_len);
+
+/**
+ * The conversation the template sends (system prompt, few-shot turns, the request) as a
+ * JSON array of `{"role", "content"}`. Ownership and errors as `llmedge_prompt_template_render`.
+ *
+ * # Safety
+ * As for `llmedge_prompt_template_render`.
+ */
+enum llmedge_status llmedge_prompt_template_messages_json(const struct llmedge_prompt_template *template_,
+                                                          const char *variables_json,
+                                                          size_t len,
+                                                          char **out_json,
+                                                          size_t *out_len);
+
+/**
+ * The final answer of a chain-of-thought reply: the text after the last `Answer:` /
+ * `答案：` line (the template's answer prefixes). When there is none, succeeds with
+ * `*out_answer = NULL` and `*out_len = 0`; otherwise `*out_answer` is caller-owned (free with
+ * `llmedge_string_free`). Thread-safe.
+ *
+ * # Safety
+ * `template_` NULL or live; `text` NULL or `len` bytes; out-pointers NULL or writable.
+ */
+enum llmedge_status llmedge_prompt_template_extract_answer(const struct llmedge_prompt_template *template_,
+                                                           const char *text,
+                                                           size_t len,
+                                                           char **out_answer,
+                                                           size_t *out_len);
+
+/**
+ * The built-in templates (English and Chinese role, chain-of-thought, few-shot, field
+ * extraction and insurance-claim review). `*out_library` is caller-owned (free with
+ * `llmedge_template_library_free`). Thread-safe.
+ *
+ * # Safety
+ * `out_library` must be NULL or writable.
+ */
+enum llmedge_status llmedge_template_library_builtin(struct llmedge_template_library **out_library);
+
+/**
+ * A library of every `*.toml` file in the folder `dir`. A file with an error fails the call
+ * with `LLMEDGE_STATUS_TEMPLATE` naming the file and line. Ownership as
+ * `llmedge_template_library_builtin`. Thread-safe.
+ *
+ * # Safety
+ * `dir` must be NULL or `len` readable bytes; `out_library` NULL or writable.
+ */
+enum llmedge_status llmedge_template_library_load_dir(const char *dir,
+                                                      size_t len,
+                                                      struct llmedge_template_library **out_library);
+
+/**
+ * Add every `*.toml` file of `dir` to `library` (same-named templates are replaced). Not
+ * thread-safe on the same library. On error the library is unchanged only up to the failing
+ * file (files load in name order).
+ *
+ * # Safety
+ * `library` NULL or live and not used by another thread; `dir` NULL or `len` bytes.
+ */
+enum llmedge_status llmedge_template_library_add_dir(struct llmedge_template_library *library,
+                                                     const char *dir,
+                                                     size_t len);
+
+/**
+ * Free a library. NULL is a no-op. Templates taken from it stay valid.
+ *
+ * # Safety
+ * `library` must be NULL or live, and not used afterwards.
+ */
+void llmedge_template_library_free(struct llmedge_template_library *library);
+
+/**
+ * The template names as a sorted JSON array. `*out_json` is caller-owned (free with
+ * `llmedge_string_free`). Thread-safe.
+ *
+ * # Safety
+ * `library` NULL or live; out-pointers NULL or writable.
+ */
+enum llmedge_status llmedge_template_library_names_json(const struct llmedge_template_library *library,
+                                                        char **out_json,
+                                                        size_t *out_len);
+
+/**
+ * A copy of the template called `name`; `LLMEDGE_STATUS_TEMPLATE` (listing the known names)
+ * when there is none. `*out_template` is caller-owned (free with
+ * `llmedge_prompt_template_free`) and independent of the library. Thread-safe.
+ *
+ * # Safety
+ * `library` NULL or live; `name` NULL or `len` bytes; `out_template` NULL or writable.
+ */
+enum llmedge_status llmedge_template_library_get(const struct llmedge_template_library *library,
+                                                 const char *name,
+                                                 size_t len,
+                                                 struct llmedge_prompt_template **out_template);
+
+/**
+ * Load a policy file (TOML; NULL = the built-in default policy) and compile it.
+ * `LLMEDGE_STATUS_POLICY` names the file and line of a bad policy or lexicon.
+ * `*out_safety` is caller-owned (free with `llmedge_safety_free`). Thread-safe.
+ *
+ * # Safety
+ * `policy_path` must be NULL or `len` readable bytes; `out_safety` NULL or writable.
+ */
+enum llmedge_status llmedge_safety_new(const char *policy_path,
+                                       size_t len,
+                                       struct llmedge_safety **out_safety);
+
+/**
+ * Free a safety handle. NULL is a no-op.
+ *
+ * # Safety
+ * `safety` must be NULL or live, and not used afterwards.
+ */
+void llmedge_safety_free(struct llmedge_safety *safety);
+
+/**
+ * Check a user input: JSON `{"verdict": {"verdict": "allow"|"flag"|"block", ...}, "text":
+ * redacted text, "matches": [...], "pii": [...], "redactions": {...}}` (spans are byte
+ * offsets in `text`'s original). `*out_json` is caller-owned (free with
+ * `llmedge_string_free`). Thread-safe.
+ *
+ * # Safety
+ * `safety` NULL or live; `text` NULL or `len` bytes; out-pointers NULL or writable.
+ */
+enum llmedge_status llmedge_safety_check_input(const struct llmedge_safety *safety,
+                                               const char *text,
+                                               size_t len,
+                                               char **out_json,
+                                               size_t *out_len);
+
+/**
+ * Check a complete model output (JSON as `llmedge_safety_check_input`, without `pii`).
+ *
+ * # Safety
+ * As for `llmedge_safety_check_input`.
+ */
+enum llmedge_status llmedge_safety_check_output(const struct llmedge_safety *safety,
+                                                const char *text,
+                                                size_t len,
+                                                char **out_json,
+                                                size_t *out_len);
+
+/**
+ * Verify an audit log (a directory of segments, or one segment file): every record's hash,
+ * the chain, sequence numbers, time order and the head anchor. Succeeds whenever the log
+ * could be read, also when it was tampered with: read `"ok"` and `"findings"` (each with
+ * `kind`, `file`, `line`, `seq`, `detail`) in `*out_json`, which is caller-owned (free with
+ * `llmedge_string_free`). Thread-safe.
+ *
+ * # Safety
+ * `path` NULL or `len` bytes; out-pointers NULL or writable.
+ */
+enum llmedge_status llmedge_audit_verify(const char *path,
+                                         size_t len,
+                                         char **out_json,
+                                         size_t *out_len);
 
 /**
  * Create a session on `model`. `options` may be NULL for defaults (read during the call only).
@@ -811,6 +1179,100 @@ enum llmedge_status llmedge_session_chat(const struct llmedge_session *session,
                                          llmedge_piece_callback callback,
                                          void *user_data,
                                          struct llmedge_completion **out_completion);
+
+/**
+ * Generate JSON that validates against `schema_json` (a JSON Schema; generation is
+ * grammar-constrained). The completion's text is the JSON document. Errors:
+ * `LLMEDGE_STATUS_GRAMMAR` (the schema cannot become a grammar, before any decoding),
+ * `LLMEDGE_STATUS_STRUCTURED_OUTPUT` (max_tokens reached before the JSON closed),
+ * `LLMEDGE_STATUS_SAFETY_BLOCKED` (the safety policy stopped it), and those of
+ * `llmedge_session_generate`. Ownership as `llmedge_session_generate`.
+ *
+ * # Safety
+ * As for `llmedge_session_generate`; `schema_json` NULL or `schema_len` readable bytes.
+ */
+enum llmedge_status llmedge_session_generate_json(const struct llmedge_session *session,
+                                                  const char *prompt,
+                                                  size_t prompt_len,
+                                                  const char *schema_json,
+                                                  size_t schema_len,
+                                                  const struct llmedge_generate_options *options,
+                                                  struct llmedge_completion **out_completion);
+
+/**
+ * `llmedge_session_generate_json` for a conversation rendered with the chat template.
+ *
+ * # Safety
+ * As for `llmedge_session_generate_json`; `messages` NULL or live.
+ */
+enum llmedge_status llmedge_session_chat_json(const struct llmedge_session *session,
+                                              const struct llmedge_chat_messages *messages,
+                                              const char *schema_json,
+                                              size_t schema_len,
+                                              const struct llmedge_generate_options *options,
+                                              struct llmedge_completion **out_completion);
+
+/**
+ * Run a prompt template: fill it with `variables_json` (a JSON object; NULL = none), send it
+ * as a chat (system prompt, few-shot turns, request) and post-process. `*out_json` is
+ * `{"template", "messages", "prompt", "completion": {"text", "finish_reason", "usage",
+ * "timings", "request_id", "safety", ...}, "answer" (chain-of-thought answer or null), "json"
+ * (parsed output of a template with an output schema, or null)}`, caller-owned (free with
+ * `llmedge_string_free`). Errors: `LLMEDGE_STATUS_TEMPLATE_VARIABLES` and those of
+ * `llmedge_session_generate_json`.
+ *
+ * # Safety
+ * `session`, `template_` NULL or live; strings NULL or their lengths; out-pointers NULL or
+ * writable; `options` NULL or live.
+ */
+enum llmedge_status llmedge_session_run_template(const struct llmedge_session *session,
+                                                 const struct llmedge_prompt_template *template_,
+                                                 const char *variables_json,
+                                                 size_t variables_len,
+                                                 const struct llmedge_generate_options *options,
+                                                 char **out_json,
+                                                 size_t *out_len);
+
+/**
+ * The two-stage dynamic prompt flow in one call: the model reads `request` and fills the
+ * template's variables as JSON under a schema built from them; llmedge then renders the
+ * template and answers it. `*out_json` is `{"variables", "fill_prompt", "fill" (the stage-1
+ * completion), "answer" (as `llmedge_session_run_template`)}`, caller-owned (free with
+ * `llmedge_string_free`).
+ *
+ * # Safety
+ * As for `llmedge_session_run_template`; `request` NULL or `request_len` readable bytes.
+ */
+enum llmedge_status llmedge_session_run_dynamic(const struct llmedge_session *session,
+                                                const struct llmedge_prompt_template *template_,
+                                                const char *request,
+                                                size_t request_len,
+                                                const struct llmedge_generate_options *options,
+                                                char **out_json,
+                                                size_t *out_len);
+
+/**
+ * The request id (as in the audit log), borrowed from the completion: `*out_id` points to
+ * `*out_len` bytes, NUL-terminated, valid until `llmedge_completion_free`.
+ *
+ * # Safety
+ * `completion` must be NULL or live; out-pointers NULL or writable.
+ */
+enum llmedge_status llmedge_completion_request_id(const struct llmedge_completion *completion,
+                                                  const char **out_id,
+                                                  size_t *out_len);
+
+/**
+ * The safety report as JSON (`{"input_verdict", "output_verdict", "categories",
+ * "redactions"}`), or `null` when the session has no safety layer. `*out_json` is
+ * caller-owned (free with `llmedge_string_free`). Thread-safe.
+ *
+ * # Safety
+ * `completion` must be NULL or live; out-pointers NULL or writable.
+ */
+enum llmedge_status llmedge_completion_safety_json(const struct llmedge_completion *completion,
+                                                   char **out_json,
+                                                   size_t *out_len);
 
 /**
  * Free a completion. NULL is a no-op. Must not be called twice; borrowed text and tokens

@@ -14,7 +14,7 @@ pub fn repl(
     json: bool,
 ) -> Result<(), Error> {
     let (_model, mut session) = model.open(json)?;
-    let options = sampling.options();
+    let options = sampling.options()?;
     let initial: Vec<ChatMessage> = system.map(ChatMessage::system).into_iter().collect();
     let mut history = initial.clone();
     let stdin = std::io::stdin();

@@ -3,18 +3,24 @@
 //! Exit status: 0 on success, 2 for usage errors, otherwise the llmedge error code
 //! (for example 10 = model not found, 11 = invalid model, 21 = context overflow).
 
+mod audit_cmd;
 mod bench;
 mod chat;
 mod progress;
+mod template_cmd;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use std::sync::Arc;
+
+use llmedge::audit::{AuditConfig, AuditLog, Surface};
+use llmedge::safety::{Safety, SafetyPolicy};
 use llmedge::{
-    ChatMessage, ChatTemplate, Error, GenerateOptions, Model, ModelOptions, Session,
-    SessionOptions, Truncation,
+    ChatMessage, ChatTemplate, Completion, Error, GenerateOptions, Model, ModelOptions,
+    OutputConstraint, Session, SessionOptions, Truncation,
 };
 
 #[derive(Parser)]
@@ -58,6 +64,12 @@ enum Command {
     },
     /// Measure prompt processing (pp) and generation (tg) speed through the SDK.
     Bench(bench::BenchArgs),
+    /// Prompt templates: list, show and run them (built-ins plus a folder of TOML files).
+    #[command(subcommand)]
+    Template(template_cmd::TemplateCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
 }
 
 /// Where the model comes from and how it runs.
@@ -78,6 +90,18 @@ struct ModelArgs {
     /// Chat template: a built-in name (chatml, llama3, ...) or a Jinja file.
     #[arg(long)]
     chat_template: Option<String>,
+    /// Safety policy file (TOML) instead of the built-in default policy.
+    #[arg(long, conflicts_with = "no_safety")]
+    safety_policy: Option<PathBuf>,
+    /// Turn the safety layer (term filter, PII redaction, output filter) off.
+    #[arg(long)]
+    no_safety: bool,
+    /// Record every request in the tamper-evident audit log in this directory.
+    #[arg(long, env = "LLMEDGE_AUDIT_DIR")]
+    audit_dir: Option<PathBuf>,
+    /// The caller or tenant recorded in the audit log.
+    #[arg(long, default_value = "local")]
+    tenant: String,
 }
 
 /// Sampling flags shared by `run` and `chat`.
@@ -106,6 +130,18 @@ struct SamplingArgs {
     /// Drop the oldest prompt tokens instead of failing when the prompt does not fit.
     #[arg(long)]
     truncate: bool,
+    /// Constrain the output to JSON valid under this JSON Schema (a file, or inline JSON).
+    #[arg(long, conflicts_with_all = ["choice", "regex", "grammar"])]
+    json_schema: Option<String>,
+    /// Constrain the output to exactly one of these strings (repeatable).
+    #[arg(long, conflicts_with_all = ["regex", "grammar"])]
+    choice: Vec<String>,
+    /// Constrain the output to match this regex in full.
+    #[arg(long, conflicts_with = "grammar")]
+    regex: Option<String>,
+    /// Constrain the output with a llama.cpp GBNF grammar file (start rule `root`).
+    #[arg(long)]
+    grammar: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -135,9 +171,41 @@ struct ChatArgs {
     sampling: SamplingArgs,
 }
 
+/// A file's text, or the argument itself when it is not a file (inline JSON).
+fn file_or_inline(arg: &str) -> Result<String, Error> {
+    let path = std::path::Path::new(arg);
+    if path.is_file() {
+        std::fs::read_to_string(path).map_err(|e| Error::InvalidArgument(format!("{arg}: {e}")))
+    } else {
+        Ok(arg.to_owned())
+    }
+}
+
 impl SamplingArgs {
-    fn options(&self) -> GenerateOptions {
-        GenerateOptions {
+    fn constraint(&self) -> Result<Option<OutputConstraint>, Error> {
+        if let Some(schema) = &self.json_schema {
+            let text = file_or_inline(schema)?;
+            let value = serde_json::from_str(&text)
+                .map_err(|e| Error::InvalidArgument(format!("--json-schema: {e}")))?;
+            return Ok(Some(OutputConstraint::JsonSchema(value)));
+        }
+        if !self.choice.is_empty() {
+            return Ok(Some(OutputConstraint::Choice(self.choice.clone())));
+        }
+        if let Some(regex) = &self.regex {
+            return Ok(Some(OutputConstraint::Regex(regex.clone())));
+        }
+        if let Some(path) = &self.grammar {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?;
+            return Ok(Some(OutputConstraint::Grammar(text)));
+        }
+        Ok(None)
+    }
+
+    fn options(&self) -> Result<GenerateOptions, Error> {
+        Ok(GenerateOptions {
+            constraint: self.constraint()?,
             max_tokens: Some(self.max_tokens),
             temperature: self.temperature,
             top_k: self.top_k,
@@ -153,7 +221,7 @@ impl SamplingArgs {
                 Truncation::Error
             },
             ..GenerateOptions::default()
-        }
+        })
     }
 }
 
@@ -181,16 +249,42 @@ impl ModelArgs {
             }
             Some(t) => Some(ChatTemplate::parse(t)?),
         };
+        let safety = match (&self.safety_policy, self.no_safety) {
+            (_, true) => None,
+            (Some(path), false) => Some(Safety::new(SafetyPolicy::from_file(path)?)?),
+            (None, false) => SessionOptions::default().safety,
+        };
+        let audit = match &self.audit_dir {
+            Some(dir) => Some(Arc::new(AuditLog::open(AuditConfig::new(dir))?)),
+            None => None,
+        };
         let session = Session::new(
             &model,
             SessionOptions {
                 n_ctx: self.ctx,
                 chat_template,
+                safety,
+                audit,
+                tenant: self.tenant.clone(),
+                surface: Surface::Cli,
                 ..SessionOptions::default()
             },
         )?;
         Ok((model, session))
     }
+}
+
+/// The `--json` form of a completion, shared by the generating commands.
+fn completion_json(completion: &Completion) -> serde_json::Value {
+    serde_json::json!({
+        "text": completion.text,
+        "tokens": completion.tokens,
+        "finish_reason": completion.finish_reason,
+        "usage": completion.usage,
+        "timings": completion.timings,
+        "request_id": completion.request_id,
+        "safety": completion.safety,
+    })
 }
 
 fn main() -> ExitCode {
@@ -229,6 +323,8 @@ fn dispatch(cli: &Cli) -> Result<(), Error> {
         Command::Info { model, sha256 } => info(model.as_ref(), *sha256, cli.json),
         Command::Fetch { names, all } => progress::fetch(names, *all, cli.json),
         Command::Bench(args) => bench::run(args, cli.json),
+        Command::Template(cmd) => template_cmd::run(cmd, cli.json),
+        Command::Audit(cmd) => audit_cmd::run(cmd, cli.json),
     }
 }
 
@@ -243,7 +339,7 @@ fn run(args: &RunArgs, json: bool) -> Result<(), Error> {
         }
     };
     let (model, mut session) = args.model.open(json)?;
-    let options = args.sampling.options();
+    let options = args.sampling.options()?;
     let mut stdout = std::io::stdout().lock();
     let mut print = |piece: &str| {
         if !json {
@@ -263,14 +359,8 @@ fn run(args: &RunArgs, json: bool) -> Result<(), Error> {
         session.chat_with(&messages, &options, &mut print)?
     };
     if json {
-        let out = serde_json::json!({
-            "model": model.info().path,
-            "text": completion.text,
-            "tokens": completion.tokens,
-            "finish_reason": completion.finish_reason,
-            "usage": completion.usage,
-            "timings": completion.timings,
-        });
+        let mut out = completion_json(&completion);
+        out["model"] = serde_json::json!(model.info().path);
         println!("{out}");
     } else {
         println!();

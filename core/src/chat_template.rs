@@ -3,8 +3,6 @@
 
 use std::ffi::{c_char, CStr, CString};
 
-use std::fmt::Write as _;
-
 use minijinja::value::{from_args, Kwargs, ValueKind};
 use minijinja::{AutoEscape, Environment, Error as JinjaError, ErrorKind, Output, State, Value};
 
@@ -268,7 +266,10 @@ pub fn render_native(
             content: content.as_ptr(),
         })
         .collect();
-    let total: usize = messages.iter().map(|m| m.content.len() + m.role.len()).sum();
+    let total: usize = messages
+        .iter()
+        .map(|m| m.content.len() + m.role.len())
+        .sum();
     let mut buf = vec![0u8; total * 2 + 256];
     for _ in 0..2 {
         // SAFETY: every pointer in `chat` points into `owned`, alive for this call; `buf`
@@ -296,7 +297,9 @@ pub fn render_native(
         }
         buf = vec![0u8; n];
     }
-    Err(Error::Internal("llama_chat_apply_template kept growing".into()))
+    Err(Error::Internal(
+        "llama_chat_apply_template kept growing".into(),
+    ))
 }
 
 fn truncate_for_message(s: &str) -> &str {
@@ -385,28 +388,32 @@ fn parse_generation_tag(tag: &str) -> Option<(usize, &str, &str, bool)> {
 /// separators=None, sort_keys=False)`, with the same positional order and keywords.
 /// Object keys keep their order, nothing is HTML-escaped and floats print as Python's
 /// (`1.0`, `1e+16`).
-fn tojson(
-    value: &Value,
-    ensure_ascii: Option<Value>,
-    indent: Option<Value>,
-    separators: Option<Value>,
-    sort_keys: Option<Value>,
-    kwargs: Kwargs,
-) -> std::result::Result<Value, JinjaError> {
-    let arg = |positional: Option<Value>, name: &str| -> std::result::Result<Value, JinjaError> {
-        match (positional, kwargs.get::<Option<Value>>(name)?) {
+fn tojson(value: &Value, args: &[Value]) -> std::result::Result<Value, JinjaError> {
+    let (positional, kwargs) = match args.split_last() {
+        Some((last, rest)) if last.is_kwargs() => (rest, Kwargs::try_from(last.clone())?),
+        _ => (args, Kwargs::from_iter(std::iter::empty::<(&str, Value)>())),
+    };
+    if positional.len() > 4 {
+        return Err(JinjaError::new(
+            ErrorKind::TooManyArguments,
+            "tojson() takes at most 4 arguments after the value",
+        ));
+    }
+    let arg = |index: usize, name: &str| -> std::result::Result<Value, JinjaError> {
+        match (positional.get(index), kwargs.get::<Option<Value>>(name)?) {
             (Some(_), Some(_)) => Err(JinjaError::new(
                 ErrorKind::TooManyArguments,
                 format!("tojson() got multiple values for argument '{name}'"),
             )),
-            (Some(v), None) | (None, Some(v)) => Ok(v),
+            (Some(v), None) => Ok(v.clone()),
+            (None, Some(v)) => Ok(v),
             (None, None) => Ok(Value::from(())),
         }
     };
-    let ensure_ascii = arg(ensure_ascii, "ensure_ascii")?.is_true();
-    let indent = arg(indent, "indent")?;
-    let separators = arg(separators, "separators")?;
-    let sort_keys = arg(sort_keys, "sort_keys")?.is_true();
+    let ensure_ascii = arg(0, "ensure_ascii")?.is_true();
+    let indent = arg(1, "indent")?;
+    let separators = arg(2, "separators")?;
+    let sort_keys = arg(3, "sort_keys")?.is_true();
     kwargs.assert_all_used()?;
     let bad = |what: &str| JinjaError::new(ErrorKind::InvalidOperation, format!("tojson: {what}"));
     let indent = match indent.kind() {
@@ -456,7 +463,12 @@ struct JsonEncoder {
 }
 
 impl JsonEncoder {
-    fn value(&self, out: &mut String, v: &Value, depth: usize) -> std::result::Result<(), JinjaError> {
+    fn value(
+        &self,
+        out: &mut String,
+        v: &Value,
+        depth: usize,
+    ) -> std::result::Result<(), JinjaError> {
         if depth > MAX_DEPTH {
             return Err(JinjaError::new(
                 ErrorKind::InvalidOperation,
@@ -624,14 +636,19 @@ fn python_float_repr(f: f64) -> String {
 }
 
 /// Print values as Jinja2 does (`str(x)`): lists and dicts as Python's repr
-/// (`['a']`, `{'k': True}`); everything else as minijinja prints it.
+/// (`['a']`, `{'k': True}`); everything else as minijinja prints it. minijinja's lazy
+/// sequences (slices, `map`/`select` results) print as lists: Python would print a list
+/// for a slice and `<generator object ...>` for the rest.
 fn python_formatter(
     out: &mut Output,
     state: &State,
     value: &Value,
 ) -> std::result::Result<(), JinjaError> {
     if matches!(state.auto_escape(), AutoEscape::None)
-        && matches!(value.kind(), ValueKind::Seq | ValueKind::Map)
+        && matches!(
+            value.kind(),
+            ValueKind::Seq | ValueKind::Map | ValueKind::Iterable
+        )
     {
         let mut repr = String::new();
         python_repr(&mut repr, value, 0)?;
@@ -745,7 +762,7 @@ fn python_printable(c: char) -> bool {
                 | '\u{2066}'..='\u{206f}'
                 | '\u{feff}'
                 | '\u{fff9}'..='\u{fffb}'
-                | '\u{d800}'..='\u{f8ff}'
+                | '\u{e000}'..='\u{f8ff}'
                 | '\u{e0000}'..='\u{10ffff}'
         ))
 }
@@ -861,7 +878,10 @@ fn str_find(
         match v {
             Some(v) if !v.is_none() => {
                 let n = v.as_i64().ok_or_else(|| {
-                    JinjaError::new(ErrorKind::InvalidOperation, "slice indices must be integers")
+                    JinjaError::new(
+                        ErrorKind::InvalidOperation,
+                        "slice indices must be integers",
+                    )
                 })?;
                 Ok(if n < 0 { (n + len).max(0) } else { n })
             }
@@ -951,7 +971,10 @@ mod tests {
             extra_context: Some(serde_json::json!({"date_string": "|d"})),
             ..RenderOptions::default()
         };
-        assert_eq!(t.render_with(&msgs, &opts).unwrap(), "<user>Be brief.\nHi|d");
+        assert_eq!(
+            t.render_with(&msgs, &opts).unwrap(),
+            "<user>Be brief.\nHi|d"
+        );
         let bad = RenderOptions {
             extra_context: Some(serde_json::json!([1])),
             ..RenderOptions::default()
@@ -974,6 +997,193 @@ mod tests {
             t.render_with(&msgs, &opts).unwrap(),
             "<user>Q</s><assistant>{\"a\":"
         );
+    }
+
+    /// Render `source` with `ctx` in the chat environment.
+    fn render(source: &str, ctx: Value) -> std::result::Result<String, JinjaError> {
+        jinja_env(source)
+            .unwrap()
+            .get_template("chat")
+            .unwrap()
+            .render(ctx)
+    }
+
+    #[test]
+    fn tojson_is_pythons_json_dumps() {
+        let x = Value::from_serialize(serde_json::json!({
+            "type": "function",
+            "name": "w<&'>",
+            "args": {"unit": "°C", "n": [1, 2.0, 1e16, 1.5e-7, -0.5, true, null]},
+            "empty": {}, "none": [],
+        }));
+        let ctx = minijinja::context! { x };
+        assert_eq!(
+            render("{{ x | tojson }}", ctx.clone()).unwrap(),
+            r#"{"type": "function", "name": "w<&'>", "args": {"unit": "°C", "n": [1, 2.0, 1e+16, 1.5e-07, -0.5, true, null]}, "empty": {}, "none": []}"#
+        );
+        assert_eq!(
+            render("{{ x.args | tojson(indent=2) }}", ctx.clone()).unwrap(),
+            "{\n  \"unit\": \"°C\",\n  \"n\": [\n    1,\n    2.0,\n    1e+16,\n    1.5e-07,\n    -0.5,\n    true,\n    null\n  ]\n}"
+        );
+        assert_eq!(
+            render(
+                "{{ x.empty | tojson(indent=2) }}{{ x.none | tojson(indent='\t') }}",
+                ctx.clone()
+            )
+            .unwrap(),
+            "{}[]"
+        );
+        assert_eq!(
+            render(
+                "{{ x.args.unit | tojson(ensure_ascii=True) }}|{{ '😀\u{7f}' | tojson(true) }}",
+                ctx.clone()
+            )
+            .unwrap(),
+            r#""\u00b0C"|"\ud83d\ude00\u007f""#
+        );
+        assert_eq!(
+            render(
+                "{{ x | tojson(sort_keys=True, separators=(',', ':')) }}",
+                ctx.clone()
+            )
+            .unwrap(),
+            r#"{"args":{"n":[1,2.0,1e+16,1.5e-07,-0.5,true,null],"unit":"°C"},"empty":{},"name":"w<&'>","none":[],"type":"function"}"#
+        );
+        assert_eq!(
+            render(
+                r#"{{ "a\"\\\n\t\u0001" | tojson }}|{{ {1: 'x', none: 'y'} | tojson }}"#,
+                ctx.clone()
+            )
+            .unwrap(),
+            r#""a\"\\\n\t\u0001"|{"1": "x", "null": "y"}"#
+        );
+        // Like json.dumps: undefined values, unknown keywords and duplicated arguments fail.
+        assert!(render("{{ x.missing | tojson }}", ctx.clone()).is_err());
+        assert!(render("{{ x | tojson(width=2) }}", ctx.clone()).is_err());
+        assert!(render("{{ x | tojson(false, ensure_ascii=true) }}", ctx).is_err());
+    }
+
+    #[test]
+    fn python_float_repr_matches_python() {
+        for (f, want) in [
+            (1.0, "1.0"),
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (0.1, "0.1"),
+            (123.456, "123.456"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (1.5e300, "1.5e+300"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-2.5e-7, "-2.5e-07"),
+        ] {
+            assert_eq!(python_float_repr(f), want);
+        }
+    }
+
+    #[test]
+    fn map_keys_keep_their_order() {
+        let x = Value::from_serialize(serde_json::json!({"zeta": 1, "alpha": 2}));
+        let out = render(
+            "{% for k, v in x.items() %}{{ k }};{% endfor %}{% for k in {'b': 1, 'a': 2} %}{{ k }};{% endfor %}",
+            minijinja::context! { x },
+        )
+        .unwrap();
+        assert_eq!(out, "zeta;alpha;b;a;");
+    }
+
+    #[test]
+    fn none_is_not_iterable() {
+        let out = render(
+            "{{ none is iterable }}|{{ missing is iterable }}|{{ tools is iterable }}|{{ 3 is iterable }}|\
+             {{ 's' is iterable }}|{{ [] is iterable }}|{{ {} is iterable }}\
+             {% if tools is iterable and tools | length > 0 %}T{% endif %}",
+            minijinja::context! { tools => () },
+        )
+        .unwrap();
+        assert_eq!(out, "False|True|False|False|True|True|True");
+    }
+
+    #[test]
+    fn generation_tags_render_their_body() {
+        assert_eq!(
+            rewrite_generation_tags(
+                "{% generation %}a{%- endgeneration -%} {%+generation+%}{%generations %}{% endgenerations %}"
+            ),
+            "{% if true %}a{%- endif -%} {%+ if true +%}{%generations %}{% endgenerations %}"
+        );
+        let t = ChatTemplate::parse(
+            "{% for m in messages %}{% if m.role == 'assistant' %}\n{%- generation %}\n[{{ m.content }}]\n{%- endgeneration %}\n{% else %}{{ m.content }}{% endif %}{% endfor %}",
+        )
+        .unwrap();
+        let msgs = [ChatMessage::user("Q"), ChatMessage::assistant("A")];
+        assert_eq!(
+            t.render_with(&msgs, &RenderOptions::default()).unwrap(),
+            "Q[A]"
+        );
+    }
+
+    #[test]
+    fn python_str_and_list_methods() {
+        let out = render(
+            "{{ 'a/b/c'.rsplit('/', 1) | join('|') }};{{ '  a b  c  '.rsplit(none, 1) | join('|') }};\
+             {{ ' a  b '.rsplit() | join('|') }};{{ 'a,b,,c'.rsplit(',') | join('|') }};\
+             {{ 'a/b/c'.rsplit(sep='/', maxsplit=1) | join('|') }};\
+             {{ 'héllo'.find('l') }}{{ 'héllo'.rfind('l') }}{{ 'héllo'.index('l', -2) }}\
+             {{ 'héllo'.rindex('l') }}{{ 'abc'.find('c', 0, 2) }}{{ 'abc'.find('', 3) }}{{ 'abc'.find('', 4) }};\
+             {{ ['x', 'y'].index('y') }}",
+            minijinja::context! {},
+        )
+        .unwrap();
+        assert_eq!(out, "a/b|c;  a b|c;a|b;a|b||c;a/b|c;2333-13-1;1");
+        let err = render("{{ 'abc'.index('z') }}", minijinja::context! {}).unwrap_err();
+        assert!(err.to_string().contains("substring not found"), "{err}");
+        assert!(render("{{ [1].index(2) }}", minijinja::context! {}).is_err());
+        assert!(render("{{ 'a'.rsplit('') }}", minijinja::context! {}).is_err());
+        // pycompat's methods still work.
+        assert_eq!(
+            render(
+                "{{ ' x '.strip() }}{{ 'a'.upper() }}",
+                minijinja::context! {}
+            )
+            .unwrap(),
+            "xA"
+        );
+    }
+
+    #[test]
+    fn lists_and_dicts_print_as_python() {
+        let x = Value::from_serialize(serde_json::json!({
+            "k": ["a", "b'c", "x\"y'", "\u{a0}\u{200b}\n\u{7f}é😀"],
+            "n": [1, 2.0, true, null],
+        }));
+        let out = render(
+            "{{ x }}|{{ x.n }}|{{ 'plain' }}|{{ 'safe' | safe }}|{{ true }}|{{ none }}|{{ 2.0 }}",
+            minijinja::context! { x },
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            r#"{'k': ['a', "b'c", 'x"y\'', '\xa0\u200b\n\x7fé😀'], 'n': [1, 2.0, True, None]}|[1, 2.0, True, None]|plain|safe|True|None|2.0"#
+        );
+    }
+
+    #[test]
+    fn system_role_probe_sees_tools_and_extra_context() {
+        // Fails without tools (None | length) or without `flag`: the probe must pass both.
+        let t = ChatTemplate::parse(
+            "{% if tools is not none and tools | length > 0 %}T{% endif %}{{ flag.x }}\
+             {% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}",
+        )
+        .unwrap();
+        let msgs = [ChatMessage::system("S"), ChatMessage::user("U")];
+        let opts = RenderOptions {
+            tools: Some(serde_json::json!([{"type": "function"}])),
+            extra_context: Some(serde_json::json!({"flag": {"x": "!"}})),
+            ..RenderOptions::default()
+        };
+        assert_eq!(t.render_with(&msgs, &opts).unwrap(), "T![system:S][user:U]");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod model;
 pub mod model_fetch;
 pub mod prompt_flow;
 pub mod prompt_template;
+pub mod request_guard;
 pub mod safety;
 pub mod sampling;
 pub mod session;

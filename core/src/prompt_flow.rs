@@ -164,6 +164,16 @@ fn parse_json(completion: Completion) -> Result<JsonCompletion> {
                 completion.usage.completion_tokens
             ),
             FinishReason::Cancelled => "generation was cancelled before the JSON was complete".into(),
+            FinishReason::ContentFilter => {
+                return Err(Error::SafetyBlocked {
+                    category: completion
+                        .safety
+                        .as_ref()
+                        .and_then(|r| r.categories.iter().next().cloned())
+                        .unwrap_or_default(),
+                    message: completion.text,
+                })
+            }
             FinishReason::Stop => format!("the output is not JSON ({e}): {:?}", completion.text),
         })),
     }

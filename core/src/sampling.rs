@@ -55,6 +55,10 @@ pub struct GenerateOptions {
     pub truncation: Truncation,
     /// Keep the output inside a JSON schema, a choice list, a regex or a grammar.
     pub constraint: Option<OutputConstraint>,
+    /// The request id for the audit log; `None` = generated.
+    pub request_id: Option<String>,
+    /// The caller or tenant of this request, overriding the session's.
+    pub tenant: Option<String>,
 }
 
 impl Default for GenerateOptions {
@@ -76,6 +80,8 @@ impl Default for GenerateOptions {
             ignore_eos: false,
             truncation: Truncation::Error,
             constraint: None,
+            request_id: None,
+            tenant: None,
         }
     }
 }

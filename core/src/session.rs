@@ -15,14 +15,17 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
+use crate::audit::{AuditLog, Surface, TokenCounts};
 use crate::chat_template::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
 use crate::model::{Model, Token};
+use crate::request_guard::{default_safety, Checked, GuardConfig, RequestGuard};
+use crate::safety::{Safety, SafetyReport, StreamEvent};
 use crate::sampling::{GenerateOptions, Truncation};
 use crate::stream_text::StreamText;
 
-/// How to create a session.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// How to create a session. `Default` turns the built-in safety policy on and audits nothing.
+#[derive(Debug, Clone)]
 pub struct SessionOptions {
     /// Context window in tokens; `None` = the model's training context, at most 4096.
     pub n_ctx: Option<u32>,
@@ -36,6 +39,31 @@ pub struct SessionOptions {
     pub threads_batch: Option<u32>,
     /// Chat template to use instead of the model's own.
     pub chat_template: Option<ChatTemplate>,
+    /// The safety layer applied to every request's input and output; `None` turns it off.
+    pub safety: Option<Safety>,
+    /// Where every request is recorded; `None` = no audit log.
+    pub audit: Option<Arc<AuditLog>>,
+    /// The caller or tenant requests are accounted to (a request may override it).
+    pub tenant: String,
+    /// Which surface serves the requests (recorded in the audit log).
+    pub surface: Surface,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            n_ctx: None,
+            n_batch: None,
+            n_ubatch: None,
+            threads: None,
+            threads_batch: None,
+            chat_template: None,
+            safety: Some(default_safety()),
+            audit: None,
+            tenant: "local".into(),
+            surface: Surface::Rust,
+        }
+    }
 }
 
 /// The text to generate from.
@@ -75,6 +103,8 @@ pub enum FinishReason {
     Length,
     /// The caller cancelled.
     Cancelled,
+    /// The safety policy refused the input or stopped the output.
+    ContentFilter,
 }
 
 impl FinishReason {
@@ -84,6 +114,7 @@ impl FinishReason {
             FinishReason::Stop => "stop",
             FinishReason::Length => "length",
             FinishReason::Cancelled => "cancelled",
+            FinishReason::ContentFilter => "content_filter",
         }
     }
 }
@@ -117,6 +148,11 @@ pub struct Completion {
     pub finish_reason: FinishReason,
     pub usage: Usage,
     pub timings: Timings,
+    /// The request's id (given in [`GenerateOptions::request_id`] or generated), as in the
+    /// audit log.
+    pub request_id: String,
+    /// Verdicts and redaction counts; `None` when the session has no safety layer.
+    pub safety: Option<SafetyReport>,
 }
 
 /// Cancels the generation running on a session, from any thread.
@@ -142,6 +178,7 @@ pub struct Session {
     n_ctx: u32,
     n_batch: u32,
     chat_template: Option<ChatTemplate>,
+    guard: GuardConfig,
     cancel: Arc<AtomicBool>,
 }
 
@@ -190,6 +227,12 @@ impl Session {
             n_ctx,
             n_batch,
             chat_template: options.chat_template,
+            guard: GuardConfig {
+                safety: options.safety,
+                audit: options.audit,
+                tenant: options.tenant,
+                surface: options.surface,
+            },
             cancel: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -242,7 +285,27 @@ impl Session {
         prompt: impl Into<Prompt<'p>>,
         options: &GenerateOptions,
     ) -> Result<TokenStream<'_>> {
-        TokenStream::start(self, prompt.into(), options)
+        let mut guard = RequestGuard::begin(&self.guard, options);
+        let checked = match prompt.into() {
+            Prompt::Text(text) => guard.check_prompt(text),
+            Prompt::Tokens(tokens) => {
+                for &t in tokens {
+                    self.model.check_token(t)?;
+                }
+                let text = self.model.detokenize(tokens, true)?;
+                match guard.check_prompt(&text) {
+                    // Unchanged text keeps the caller's exact tokens.
+                    Checked::Allowed(redacted) if redacted == text => {
+                        return self.start_audited(Prompt::Tokens(tokens), options, guard);
+                    }
+                    other => other,
+                }
+            }
+        };
+        match checked {
+            Checked::Allowed(text) => self.start_audited(Prompt::Text(&text), options, guard),
+            Checked::Refused(message) => Ok(TokenStream::refused(self, message, guard)),
+        }
     }
 
     /// Render `messages` with the chat template and generate the assistant's reply.
@@ -259,10 +322,15 @@ impl Session {
         &mut self,
         messages: &[ChatMessage],
         options: &GenerateOptions,
-        on_piece: impl FnMut(&str) -> bool,
+        mut on_piece: impl FnMut(&str) -> bool,
     ) -> Result<Completion> {
-        let prompt = self.render_chat(messages)?;
-        self.generate_with(Prompt::Text(&prompt), options, on_piece)
+        let mut stream = self.chat_stream(messages, options)?;
+        while let Some(piece) = stream.next() {
+            if !on_piece(&piece?) {
+                stream.stop(FinishReason::Cancelled);
+            }
+        }
+        stream.into_completion()
     }
 
     /// [`Session::chat`] as an iterator, as in [`Session::stream`].
@@ -271,8 +339,31 @@ impl Session {
         messages: &[ChatMessage],
         options: &GenerateOptions,
     ) -> Result<TokenStream<'_>> {
-        let prompt = self.render_chat(messages)?;
-        TokenStream::start(self, Prompt::Text(&prompt), options)
+        let mut guard = RequestGuard::begin(&self.guard, options);
+        match guard.check_messages(messages) {
+            Checked::Allowed(messages) => {
+                let prompt = self.render_chat(&messages)?;
+                self.start_audited(Prompt::Text(&prompt), options, guard)
+            }
+            Checked::Refused(message) => Ok(TokenStream::refused(self, message, guard)),
+        }
+    }
+
+    /// Start generating; a request that fails before its first token is audited too.
+    fn start_audited(
+        &mut self,
+        prompt: Prompt<'_>,
+        options: &GenerateOptions,
+        guard: RequestGuard,
+    ) -> Result<TokenStream<'_>> {
+        let model = self.model.clone();
+        let mut guard = Some(guard);
+        let started = TokenStream::start(self, prompt, options, &mut guard);
+        if let (Err(e), Some(mut guard)) = (&started, guard) {
+            let reason = format!("error:{}", e.code().name());
+            guard.audit(&model, "", TokenCounts::default(), &reason)?;
+        }
+        started
     }
 
     /// The prompt that [`Session::chat`] would generate from.
@@ -373,6 +464,11 @@ pub struct TokenStream<'s> {
     prompt_ms: f64,
     first_token: Option<Instant>,
     last_token: Option<Instant>,
+    guard: RequestGuard,
+    /// Text to emit before anything else: the refusal message of a blocked input.
+    refusal: Option<String>,
+    /// The output filter has been flushed.
+    output_filter_done: bool,
 }
 
 impl<'s> TokenStream<'s> {
@@ -380,6 +476,7 @@ impl<'s> TokenStream<'s> {
         session: &'s mut Session,
         prompt: Prompt<'_>,
         options: &GenerateOptions,
+        guard: &mut Option<RequestGuard>,
     ) -> Result<Self> {
         let started = Instant::now();
         options.validate(&session.model)?;
@@ -404,6 +501,8 @@ impl<'s> TokenStream<'s> {
             session.decode(chunk, i * n_batch, is_last)?;
         }
         let prompt_ms = prompt_started.elapsed().as_secs_f64() * 1e3;
+        let mut guard = guard.take().expect("the guard is taken once, on success");
+        guard.start_output();
         Ok(TokenStream {
             sampler,
             text: StreamText::new(&options.stop),
@@ -421,8 +520,43 @@ impl<'s> TokenStream<'s> {
             prompt_ms,
             first_token: None,
             last_token: None,
+            guard,
+            refusal: None,
+            output_filter_done: false,
             session,
         })
+    }
+
+    /// A request the safety policy refused: it yields the refusal message and generates
+    /// nothing.
+    fn refused(session: &'s mut Session, message: String, guard: RequestGuard) -> Self {
+        TokenStream {
+            sampler: LlamaSampler::greedy(),
+            text: StreamText::new(&[]),
+            max_new: 0,
+            ignore_eos: false,
+            n_past: 0,
+            prompt_len: 0,
+            pending: None,
+            tokens: Vec::new(),
+            output: String::new(),
+            finish: Some(FinishReason::ContentFilter),
+            flushed: true,
+            failed: false,
+            started: Instant::now(),
+            prompt_ms: 0.0,
+            first_token: None,
+            last_token: None,
+            guard,
+            refusal: Some(message),
+            output_filter_done: true,
+            session,
+        }
+    }
+
+    /// The id of this request (as in the audit log).
+    pub fn request_id(&self) -> &str {
+        &self.guard.request_id
     }
 
     /// End the generation now with `reason` (the rest of held text is still emitted).
@@ -449,7 +583,10 @@ impl<'s> TokenStream<'s> {
             _ => 0.0,
         };
         let per_second = |n: usize, ms: f64| if ms > 0.0 { n as f64 * 1e3 / ms } else { 0.0 };
+        self.write_audit()?;
         Ok(Completion {
+            request_id: self.guard.request_id.clone(),
+            safety: self.guard.report(),
             text: std::mem::take(&mut self.output),
             tokens: std::mem::take(&mut self.tokens),
             finish_reason,
@@ -526,6 +663,59 @@ impl<'s> TokenStream<'s> {
     }
 }
 
+impl TokenStream<'_> {
+    /// The next piece that passed the output filter; `Ok(None)` at the end.
+    fn filtered_step(&mut self) -> Result<Option<String>> {
+        if let Some(message) = self.refusal.take() {
+            return Ok(Some(message));
+        }
+        loop {
+            let event = match self.step()? {
+                Some(piece) => self.guard.filter(&piece),
+                None if self.finish_output_done() => return Ok(None),
+                None => self.guard.finish_output(),
+            };
+            match event {
+                StreamEvent::Text(text) if text.is_empty() => continue,
+                StreamEvent::Text(text) => return Ok(Some(text)),
+                StreamEvent::Blocked { .. } => {
+                    // Nothing more reaches the caller; generation stops here.
+                    self.finish = Some(FinishReason::ContentFilter);
+                    self.flushed = true;
+                    self.output_filter_done = true;
+                }
+            }
+        }
+    }
+
+    fn finish_output_done(&mut self) -> bool {
+        std::mem::replace(&mut self.output_filter_done, true)
+    }
+
+    fn write_audit(&mut self) -> Result<()> {
+        let finish = match (self.failed, self.finish) {
+            (true, _) => "error",
+            (false, Some(reason)) => reason.as_str(),
+            (false, None) => "abandoned",
+        };
+        let tokens = TokenCounts {
+            prompt: self.prompt_len as u64,
+            completion: self.tokens.len() as u64,
+        };
+        let model = self.session.model.clone();
+        self.guard.audit(&model, &self.output, tokens, finish)
+    }
+}
+
+impl Drop for TokenStream<'_> {
+    /// A stream dropped early (or after an error) is still audited.
+    fn drop(&mut self) {
+        if let Err(e) = self.write_audit() {
+            tracing::error!("audit record for {} not written: {e}", self.guard.request_id);
+        }
+    }
+}
+
 impl Iterator for TokenStream<'_> {
     type Item = Result<String>;
 
@@ -533,7 +723,7 @@ impl Iterator for TokenStream<'_> {
         if self.failed {
             return None;
         }
-        match self.step() {
+        match self.filtered_step() {
             Ok(Some(piece)) => {
                 self.output.push_str(&piece);
                 Some(Ok(piece))

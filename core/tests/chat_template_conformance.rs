@@ -33,26 +33,7 @@ const KNOWN_UNSUPPORTED_LLAMA_CPP_NATIVE: &[(&str, &str)] = &[];
 
 /// Corpus renderings that differ from the Jinja2 (transformers) reference:
 /// ("template/scenario", reason).
-const KNOWN_UNSUPPORTED_JINJA2: &[(&str, &str)] = &[
-    ("llama-3.1/tool_call", TOJSON_KEY_ORDER),
-    ("llama-3.2/tool_call", TOJSON_KEY_ORDER),
-    ("llama-3.3/tool_call", TOJSON_KEY_ORDER),
-    ("qwen2.5/tool_call", TOJSON_COMPACT),
-    ("mistral-nemo/tool_call", TOJSON_COMPACT),
-    ("mistral-small-3.2/tool_call", TOJSON_COMPACT),
-    ("deepseek-r1-distill-qwen/tool_call", TOJSON_COMPACT),
-    ("deepseek-v3.1/tool_call", TOJSON_COMPACT),
-];
-
-/// `tojson(indent=4)` of the tool list: object keys come out sorted ("function" before
-/// "type", "description" before "name") because neither serde_json nor minijinja keeps
-/// insertion order without their `preserve_order` feature.
-const TOJSON_KEY_ORDER: &str =
-    "tojson(indent=4) of tools: object keys sorted (no preserve_order in serde_json/minijinja)";
-/// `tojson` without indent: minijinja prints `{"city":"Paris"}`, Python's json.dumps
-/// `{"city": "Paris"}`; keys are sorted too.
-const TOJSON_COMPACT: &str =
-    "tojson: compact separators (Python uses \", \" and \": \") and sorted object keys";
+const KNOWN_UNSUPPORTED_JINJA2: &[(&str, &str)] = &[];
 
 /// Corpus templates llama.cpp's native renderer does not recognise: (template, note).
 const NATIVE_UNRECOGNISED: &[(&str, &str)] = &[];
@@ -92,67 +73,13 @@ const SMOLLM3_CHATML: &str =
 /// Python-compatibility probes that differ from Jinja2: (probe, reason).
 const KNOWN_UNSUPPORTED_PROBES: &[(&str, &str)] = &[
     (
-        "tojson_default",
-        "minijinja tojson: compact separators and sorted keys",
-    ),
-    ("tojson_indent", "minijinja tojson: sorted keys"),
-    (
-        "tojson_html_chars",
-        "minijinja tojson escapes < > & ' as \\u003c..., transformers' does not",
-    ),
-    (
-        "tojson_ensure_ascii_kwarg",
-        "minijinja tojson rejects the ensure_ascii keyword",
-    ),
-    (
-        "tojson_separators_kwarg",
-        "minijinja tojson rejects the separators keyword",
-    ),
-    (
-        "tojson_sort_keys_kwarg",
-        "minijinja tojson rejects the sort_keys keyword",
-    ),
-    (
-        "dict_items_order",
-        "maps iterate in sorted key order (no preserve_order)",
-    ),
-    (
-        "dict_iteration_order",
-        "maps iterate in sorted key order (no preserve_order)",
-    ),
-    (
-        "dict_literal_order",
-        "map literals iterate in sorted key order (no minijinja preserve_order)",
-    ),
-    (
-        "filters_common",
-        "tojson of a message: compact separators and sorted keys",
-    ),
-    ("str_rsplit", "minijinja-contrib pycompat has no str.rsplit"),
-    (
-        "str_find_count",
-        "minijinja-contrib pycompat has no str.index",
-    ),
-    (
         "percent_format",
-        "no Python %-formatting of strings in minijinja",
+        "no Python %-formatting of strings: minijinja's `%` is numeric only and has no operator hook",
     ),
     (
-        "print_list_of_strings",
-        "minijinja prints lists as JSON-like [\"a\"], Python as ['a']",
+        "markup_concat_escapes",
+        "Jinja2 HTML-escapes a str added to Markup (|safe); minijinja's `+` does not (no operator hook)",
     ),
-    (
-        "print_dict",
-        "minijinja prints maps as {\"k\": ...}, Python as {'k': ...}",
-    ),
-    (
-        "generation_tag",
-        "transformers' {% generation %} tag is unknown to minijinja",
-    ),
-    ("none_is_iterable", "minijinja's `iterable` test is true for none (Jinja2: false)"),
-    ("tools_none_guard", "`tools is iterable and tools | length > 0` with tools=None errors (Qwen3-Coder, Nemotron-3)"),
-    ("markup_concat_escapes", "Jinja2 HTML-escapes a str added to Markup (|safe); minijinja does not"),
-    ("system_probe_tools_guard", "the system-role probe renders without `tools`, so `tools | length` fails and the system prompt is merged needlessly (Apriel-1.5)"),
 ];
 
 fn fixtures() -> PathBuf {

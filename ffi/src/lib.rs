@@ -9,6 +9,8 @@
 mod args;
 mod model;
 mod options;
+mod prompt;
+mod safety;
 mod session;
 mod status;
 
@@ -16,6 +18,8 @@ use std::ffi::c_char;
 
 pub use model::*;
 pub use options::*;
+pub use prompt::*;
+pub use safety::*;
 pub use session::*;
 pub use status::llmedge_status;
 

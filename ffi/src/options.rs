@@ -7,8 +7,11 @@
 
 use std::ffi::c_char;
 
+use llmedge::audit::{AuditConfig, AuditLog, Surface};
+use llmedge::safety::{Safety, SafetyPolicy};
 use llmedge::{
-    ChatMessage, ChatTemplate, GenerateOptions, ModelOptions, SessionOptions, Truncation,
+    ChatMessage, ChatTemplate, GenerateOptions, ModelOptions, OutputConstraint, SessionOptions,
+    Truncation,
 };
 
 use crate::args::{free_box, mut_arg, str_arg};
@@ -213,7 +216,7 @@ pub unsafe extern "C" fn llmedge_model_options_set_compute_sha256(
 pub extern "C" fn llmedge_session_options_new() -> *mut llmedge_session_options {
     guard_value(std::ptr::null_mut(), || {
         Box::into_raw(Box::new(llmedge_session_options {
-            inner: SessionOptions::default(),
+            inner: c_session_options(),
         }))
     })
 }
@@ -349,6 +352,96 @@ pub unsafe extern "C" fn llmedge_session_options_set_chat_template(
         options.inner.chat_template = Some(ChatTemplate::parse(source)?);
         Ok(())
     })
+}
+
+/// Apply this safety policy file (TOML) to every request of the session instead of the
+/// built-in default. Loaded and compiled now: `LLMEDGE_STATUS_POLICY` names the file and line
+/// of an error.
+///
+/// # Safety
+/// `options` must be NULL or live; `path` NULL or `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_options_set_safety_policy(
+    options: *mut llmedge_session_options,
+    path: *const c_char,
+    len: usize,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            let path = str_arg(path, len, "path")?;
+            o.safety = Some(Safety::new(SafetyPolicy::from_file(path)?)?);
+            Ok(())
+        })
+    }
+}
+
+/// Turn the safety layer on (`true`: the built-in default policy, also the default) or off.
+///
+/// # Safety
+/// `options` must be NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_options_set_safety_enabled(
+    options: *mut llmedge_session_options,
+    enabled: bool,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.safety = enabled.then(llmedge::request_guard::default_safety);
+            Ok(())
+        })
+    }
+}
+
+/// Record every request of sessions made with these options in the audit log in `dir`
+/// (created if missing; fsync after every record; hashes only, no text). One log per directory
+/// is shared by the whole process. `LLMEDGE_STATUS_AUDIT` when the log cannot be opened
+/// (held by another process, or damaged: run `llmedge audit verify`).
+///
+/// # Safety
+/// `options` must be NULL or live; `dir` NULL or `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_options_set_audit_dir(
+    options: *mut llmedge_session_options,
+    dir: *const c_char,
+    len: usize,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            let dir = str_arg(dir, len, "dir")?;
+            o.audit = Some(AuditLog::open_shared(AuditConfig::new(dir))?);
+            Ok(())
+        })
+    }
+}
+
+/// The caller or tenant that requests are accounted to in the audit log (default "local").
+///
+/// # Safety
+/// `options` must be NULL or live; `tenant` NULL or `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_options_set_tenant(
+    options: *mut llmedge_session_options,
+    tenant: *const c_char,
+    len: usize,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.tenant = str_arg(tenant, len, "tenant")?.to_owned();
+            Ok(())
+        })
+    }
+}
+
+/// Session options as the C surface creates them (recorded as surface "c" in audit logs).
+pub(crate) fn c_session_options() -> SessionOptions {
+    SessionOptions {
+        surface: Surface::C,
+        ..SessionOptions::default()
+    }
 }
 
 // ---- generate options ----
@@ -686,6 +779,133 @@ pub unsafe extern "C" fn llmedge_generate_options_add_stop(
         options.inner.stop.push(stop.to_owned());
         Ok(())
     })
+}
+
+/// Constrain the output to JSON that validates against this JSON Schema (copied; checked now
+/// for JSON syntax, `LLMEDGE_STATUS_INVALID_ARGUMENT`; turned into a grammar when generation
+/// starts, `LLMEDGE_STATUS_GRAMMAR` if it cannot be). Replaces any other constraint.
+///
+/// # Safety
+/// `options` must be NULL or live; `schema_json` NULL or `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_json_schema(
+    options: *mut llmedge_generate_options,
+    schema_json: *const c_char,
+    len: usize,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            let schema = crate::session::json_arg(schema_json, len, "schema_json")?;
+            o.constraint = Some(OutputConstraint::JsonSchema(schema));
+            Ok(())
+        })
+    }
+}
+
+/// Add an allowed output: the output is exactly one of the added choices. Replaces a
+/// constraint of another kind.
+///
+/// # Safety
+/// `options` must be NULL or live; `choice` NULL or `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_add_choice(
+    options: *mut llmedge_generate_options,
+    choice: *const c_char,
+    len: usize,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            let choice = str_arg(choice, len, "choice")?.to_owned();
+            match &mut o.constraint {
+                Some(OutputConstraint::Choice(list)) => list.push(choice),
+                other => *other = Some(OutputConstraint::Choice(vec![choice])),
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Constrain the output to match this regex in full (Rust `regex` syntax; anchors implied;
+/// `LLMEDGE_STATUS_GRAMMAR` at generation for look-arounds). Replaces any other constraint.
+///
+/// # Safety
+/// `options` must be NULL or live; `regex` NULL or `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_regex(
+    options: *mut llmedge_generate_options,
+    regex: *const c_char,
+    len: usize,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.constraint = Some(OutputConstraint::Regex(str_arg(regex, len, "regex")?.into()));
+            Ok(())
+        })
+    }
+}
+
+/// Constrain the output with a llama.cpp GBNF grammar whose start rule is `root`.
+/// Replaces any other constraint.
+///
+/// # Safety
+/// `options` must be NULL or live; `grammar` NULL or `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_grammar(
+    options: *mut llmedge_generate_options,
+    grammar: *const c_char,
+    len: usize,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.constraint = Some(OutputConstraint::Grammar(
+                str_arg(grammar, len, "grammar")?.into(),
+            ));
+            Ok(())
+        })
+    }
+}
+
+/// The request id recorded in the audit log (default: generated, see
+/// `llmedge_completion_request_id`).
+///
+/// # Safety
+/// `options` must be NULL or live; `request_id` NULL or `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_request_id(
+    options: *mut llmedge_generate_options,
+    request_id: *const c_char,
+    len: usize,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.request_id = Some(str_arg(request_id, len, "request_id")?.to_owned());
+            Ok(())
+        })
+    }
+}
+
+/// The caller or tenant of this request, overriding the session's.
+///
+/// # Safety
+/// `options` must be NULL or live; `tenant` NULL or `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_tenant(
+    options: *mut llmedge_generate_options,
+    tenant: *const c_char,
+    len: usize,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.tenant = Some(str_arg(tenant, len, "tenant")?.to_owned());
+            Ok(())
+        })
+    }
 }
 
 // ---- chat messages ----

@@ -8,14 +8,13 @@
 use std::ffi::{c_char, c_void};
 use std::sync::Mutex;
 
-use llmedge::{
-    CancelHandle, Completion, FinishReason, GenerateOptions, Prompt, Session, SessionOptions,
-};
+use llmedge::{CancelHandle, Completion, Error, FinishReason, GenerateOptions, Prompt, Session};
 
 use crate::args::{free_box, out_arg, ref_arg, slice_arg, str_arg, write};
 use crate::llmedge_token;
 use crate::model::llmedge_model;
 use crate::options::{llmedge_chat_messages, llmedge_generate_options, llmedge_session_options};
+use crate::prompt::{llmedge_prompt_template, return_string, to_json, variables_arg};
 use crate::status::{guard, guard_value, llmedge_status};
 
 /// A conversation's state on a model. Opaque.
@@ -29,6 +28,8 @@ pub struct llmedge_completion {
     inner: Completion,
     /// `inner.text` with a trailing NUL, so it can be handed out as a C string.
     text: std::ffi::CString,
+    /// `inner.request_id`, NUL-terminated.
+    request_id: std::ffi::CString,
 }
 
 /// Streaming callback: receives each piece of generated text (UTF-8, never a partial
@@ -49,6 +50,9 @@ pub enum llmedge_finish_reason {
     LLMEDGE_FINISH_LENGTH = 1,
     /// Cancelled by `llmedge_session_cancel` or a callback returning false.
     LLMEDGE_FINISH_CANCELLED = 2,
+    /// The safety policy refused the input (the text is the refusal message) or stopped the
+    /// output (the text is what was emitted before the blocked part).
+    LLMEDGE_FINISH_CONTENT_FILTER = 3,
 }
 
 /// Which timing `llmedge_completion_timing` returns.
@@ -86,7 +90,7 @@ pub unsafe extern "C" fn llmedge_session_new(
         let out = out_arg(out_session, "out_session")?;
         // SAFETY: NULL allowed (defaults); otherwise a live builder.
         let options =
-            unsafe { options.as_ref() }.map_or_else(SessionOptions::default, |o| o.inner.clone());
+            unsafe { options.as_ref() }.map_or_else(crate::options::c_session_options, |o| o.inner.clone());
         let session = Session::new(&model.inner, options)?;
         let handle = llmedge_session {
             cancel: session.cancel_handle(),
@@ -144,23 +148,13 @@ unsafe fn run(
     // SAFETY: forwarded caller contract.
     let session = unsafe { ref_arg(session, "session") }?;
     let out = out_arg(out, "out_completion")?;
-    let defaults;
-    // SAFETY: NULL allowed (defaults); otherwise a live builder.
-    let options = match unsafe { options.as_ref() } {
-        Some(o) => &o.inner,
-        None => {
-            defaults = GenerateOptions::default();
-            &defaults
-        }
-    };
     let mut on_piece = |piece: &str| match callback {
         // SAFETY: the caller guarantees the callback may be called with `user_data`; the piece
         // pointer is valid for the duration of the call.
         Some(cb) => unsafe { cb(piece.as_ptr().cast(), piece.len(), user_data) },
         None => true,
     };
-    let mut guard = session.inner.lock().unwrap_or_else(|p| p.into_inner());
-    let completion = go(&mut guard, options, &mut on_piece)?;
+    let completion = with_session(session, options, |s, o| go(s, o, &mut on_piece))?;
     let text =
         std::ffi::CString::new(completion.text.replace('\0', "\u{fffd}")).expect("NULs replaced");
     // SAFETY: `out` was checked non-NULL.
@@ -168,12 +162,47 @@ unsafe fn run(
         write(
             out,
             Box::into_raw(Box::new(llmedge_completion {
+                request_id: std::ffi::CString::new(completion.request_id.replace('\0', ""))
+                    .expect("NULs removed"),
                 inner: completion,
                 text,
             })),
         )
     };
     Ok(())
+}
+
+/// Lock the session and resolve NULL options to the defaults.
+fn with_session<T>(
+    session: &llmedge_session,
+    options: *const llmedge_generate_options,
+    go: impl FnOnce(&mut Session, &GenerateOptions) -> llmedge::Result<T>,
+) -> llmedge::Result<T> {
+    let defaults;
+    // SAFETY: NULL allowed (defaults); otherwise a live builder (the caller's contract).
+    let options = match unsafe { options.as_ref() } {
+        Some(o) => &o.inner,
+        None => {
+            defaults = GenerateOptions::default();
+            &defaults
+        }
+    };
+    let mut guard = session.inner.lock().unwrap_or_else(|p| p.into_inner());
+    go(&mut guard, options)
+}
+
+/// Parse a JSON argument.
+///
+/// # Safety
+/// `json` must be NULL or point to `len` readable bytes.
+pub(crate) unsafe fn json_arg(
+    json: *const c_char,
+    len: usize,
+    name: &'static str,
+) -> Result<serde_json::Value, Error> {
+    // SAFETY: forwarded caller contract.
+    let text = unsafe { str_arg(json, len, name) }?;
+    serde_json::from_str(text).map_err(|e| Error::InvalidArgument(format!("{name}: {e}")))
 }
 
 /// Generate from a raw text prompt (UTF-8, `prompt_len` bytes; the model's BOS is added and
@@ -277,6 +306,171 @@ pub unsafe extern "C" fn llmedge_session_chat(
     })
 }
 
+/// Generate JSON that validates against `schema_json` (a JSON Schema; generation is
+/// grammar-constrained). The completion's text is the JSON document. Errors:
+/// `LLMEDGE_STATUS_GRAMMAR` (the schema cannot become a grammar, before any decoding),
+/// `LLMEDGE_STATUS_STRUCTURED_OUTPUT` (max_tokens reached before the JSON closed),
+/// `LLMEDGE_STATUS_SAFETY_BLOCKED` (the safety policy stopped it), and those of
+/// `llmedge_session_generate`. Ownership as `llmedge_session_generate`.
+///
+/// # Safety
+/// As for `llmedge_session_generate`; `schema_json` NULL or `schema_len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_generate_json(
+    session: *const llmedge_session,
+    prompt: *const c_char,
+    prompt_len: usize,
+    schema_json: *const c_char,
+    schema_len: usize,
+    options: *const llmedge_generate_options,
+    out_completion: *mut *mut llmedge_completion,
+) -> llmedge_status {
+    guard(|| {
+        // SAFETY: forwarded caller contract.
+        let prompt = unsafe { str_arg(prompt, prompt_len, "prompt") }?;
+        // SAFETY: forwarded caller contract.
+        let schema = unsafe { json_arg(schema_json, schema_len, "schema_json") }?;
+        // SAFETY: forwarded caller contract.
+        unsafe {
+            run(session, options, None, std::ptr::null_mut(), out_completion, |s, o, _| {
+                s.generate_json(Prompt::Text(prompt), &schema, o).map(|j| j.completion)
+            })
+        }
+    })
+}
+
+/// `llmedge_session_generate_json` for a conversation rendered with the chat template.
+///
+/// # Safety
+/// As for `llmedge_session_generate_json`; `messages` NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_chat_json(
+    session: *const llmedge_session,
+    messages: *const llmedge_chat_messages,
+    schema_json: *const c_char,
+    schema_len: usize,
+    options: *const llmedge_generate_options,
+    out_completion: *mut *mut llmedge_completion,
+) -> llmedge_status {
+    guard(|| {
+        // SAFETY: forwarded caller contract.
+        let messages = unsafe { ref_arg(messages, "messages") }?;
+        // SAFETY: forwarded caller contract.
+        let schema = unsafe { json_arg(schema_json, schema_len, "schema_json") }?;
+        // SAFETY: forwarded caller contract.
+        unsafe {
+            run(session, options, None, std::ptr::null_mut(), out_completion, |s, o, _| {
+                s.chat_json(&messages.inner, &schema, o).map(|j| j.completion)
+            })
+        }
+    })
+}
+
+/// Run a prompt template: fill it with `variables_json` (a JSON object; NULL = none), send it
+/// as a chat (system prompt, few-shot turns, request) and post-process. `*out_json` is
+/// `{"template", "messages", "prompt", "completion": {"text", "finish_reason", "usage",
+/// "timings", "request_id", "safety", ...}, "answer" (chain-of-thought answer or null), "json"
+/// (parsed output of a template with an output schema, or null)}`, caller-owned (free with
+/// `llmedge_string_free`). Errors: `LLMEDGE_STATUS_TEMPLATE_VARIABLES` and those of
+/// `llmedge_session_generate_json`.
+///
+/// # Safety
+/// `session`, `template_` NULL or live; strings NULL or their lengths; out-pointers NULL or
+/// writable; `options` NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_run_template(
+    session: *const llmedge_session,
+    template_: *const llmedge_prompt_template,
+    variables_json: *const c_char,
+    variables_len: usize,
+    options: *const llmedge_generate_options,
+    out_json: *mut *mut c_char,
+    out_len: *mut usize,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        return_string(out_json, out_len, || {
+            let session = ref_arg(session, "session")?;
+            let template = &ref_arg(template_, "template")?.inner;
+            let vars = variables_arg(variables_json, variables_len)?;
+            to_json(&with_session(session, options, |s, o| s.run_template(template, &vars, o))?)
+        })
+    }
+}
+
+/// The two-stage dynamic prompt flow in one call: the model reads `request` and fills the
+/// template's variables as JSON under a schema built from them; llmedge then renders the
+/// template and answers it. `*out_json` is `{"variables", "fill_prompt", "fill" (the stage-1
+/// completion), "answer" (as `llmedge_session_run_template`)}`, caller-owned (free with
+/// `llmedge_string_free`).
+///
+/// # Safety
+/// As for `llmedge_session_run_template`; `request` NULL or `request_len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_run_dynamic(
+    session: *const llmedge_session,
+    template_: *const llmedge_prompt_template,
+    request: *const c_char,
+    request_len: usize,
+    options: *const llmedge_generate_options,
+    out_json: *mut *mut c_char,
+    out_len: *mut usize,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        return_string(out_json, out_len, || {
+            let session = ref_arg(session, "session")?;
+            let template = &ref_arg(template_, "template")?.inner;
+            let request = str_arg(request, request_len, "request")?;
+            to_json(&with_session(session, options, |s, o| s.run_dynamic(template, request, o))?)
+        })
+    }
+}
+
+/// The request id (as in the audit log), borrowed from the completion: `*out_id` points to
+/// `*out_len` bytes, NUL-terminated, valid until `llmedge_completion_free`.
+///
+/// # Safety
+/// `completion` must be NULL or live; out-pointers NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_completion_request_id(
+    completion: *const llmedge_completion,
+    out_id: *mut *const c_char,
+    out_len: *mut usize,
+) -> llmedge_status {
+    guard(|| {
+        // SAFETY: forwarded caller contract.
+        let c = unsafe { ref_arg(completion, "completion") }?;
+        let (out_id, out_len) = (out_arg(out_id, "out_id")?, out_arg(out_len, "out_len")?);
+        // SAFETY: both out-pointers were checked non-NULL.
+        unsafe {
+            write(out_id, c.request_id.as_ptr());
+            write(out_len, c.request_id.as_bytes().len());
+        }
+        Ok(())
+    })
+}
+
+/// The safety report as JSON (`{"input_verdict", "output_verdict", "categories",
+/// "redactions"}`), or `null` when the session has no safety layer. `*out_json` is
+/// caller-owned (free with `llmedge_string_free`). Thread-safe.
+///
+/// # Safety
+/// `completion` must be NULL or live; out-pointers NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_completion_safety_json(
+    completion: *const llmedge_completion,
+    out_json: *mut *mut c_char,
+    out_len: *mut usize,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        return_string(out_json, out_len, || {
+            to_json(&ref_arg(completion, "completion")?.inner.safety)
+        })
+    }
+}
+
 /// Free a completion. NULL is a no-op. Must not be called twice; borrowed text and tokens
 /// become invalid.
 ///
@@ -355,6 +549,7 @@ pub unsafe extern "C" fn llmedge_completion_finish_reason(
             FinishReason::Stop => llmedge_finish_reason::LLMEDGE_FINISH_STOP,
             FinishReason::Length => llmedge_finish_reason::LLMEDGE_FINISH_LENGTH,
             FinishReason::Cancelled => llmedge_finish_reason::LLMEDGE_FINISH_CANCELLED,
+            FinishReason::ContentFilter => llmedge_finish_reason::LLMEDGE_FINISH_CONTENT_FILTER,
         };
         // SAFETY: checked non-NULL.
         unsafe { write(out, reason) };

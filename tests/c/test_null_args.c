@@ -31,6 +31,9 @@ int main(int argc, char **argv) {
     llmedge_string_free(NULL);
     llmedge_tokens_free(NULL, 0);
     llmedge_floats_free(NULL, 0);
+    llmedge_prompt_template_free(NULL);
+    llmedge_template_library_free(NULL);
+    llmedge_safety_free(NULL);
 
     /* Builders: NULL handle. */
     NULL_ARG(llmedge_model_options_set_n_gpu_layers(NULL, 1));
@@ -60,6 +63,16 @@ int main(int argc, char **argv) {
     NULL_ARG(llmedge_generate_options_add_logit_bias(NULL, 1, 1.0f));
     NULL_ARG(llmedge_generate_options_add_stop(NULL, "x", 1));
     NULL_ARG(llmedge_chat_messages_add(NULL, "user", 4, "x", 1));
+    NULL_ARG(llmedge_session_options_set_safety_policy(NULL, "p", 1));
+    NULL_ARG(llmedge_session_options_set_safety_enabled(NULL, false));
+    NULL_ARG(llmedge_session_options_set_audit_dir(NULL, "d", 1));
+    NULL_ARG(llmedge_session_options_set_tenant(NULL, "t", 1));
+    NULL_ARG(llmedge_generate_options_set_json_schema(NULL, "{}", 2));
+    NULL_ARG(llmedge_generate_options_add_choice(NULL, "a", 1));
+    NULL_ARG(llmedge_generate_options_set_regex(NULL, "a", 1));
+    NULL_ARG(llmedge_generate_options_set_grammar(NULL, "root ::= \"a\"", 12));
+    NULL_ARG(llmedge_generate_options_set_request_id(NULL, "r", 1));
+    NULL_ARG(llmedge_generate_options_set_tenant(NULL, "t", 1));
 
     /* Builders: NULL string arguments. */
     llmedge_session_options *so = llmedge_session_options_new();
@@ -69,6 +82,68 @@ int main(int argc, char **argv) {
     CHECK(so && go && msgs && mo);
     NULL_ARG(llmedge_session_options_set_chat_template(so, NULL, 0));
     NULL_ARG(llmedge_generate_options_add_stop(go, NULL, 0));
+    NULL_ARG(llmedge_session_options_set_safety_policy(so, NULL, 0));
+    NULL_ARG(llmedge_session_options_set_audit_dir(so, NULL, 0));
+    NULL_ARG(llmedge_session_options_set_tenant(so, NULL, 0));
+    NULL_ARG(llmedge_generate_options_set_json_schema(go, NULL, 0));
+    NULL_ARG(llmedge_generate_options_add_choice(go, NULL, 0));
+    NULL_ARG(llmedge_generate_options_set_regex(go, NULL, 0));
+    NULL_ARG(llmedge_generate_options_set_grammar(go, NULL, 0));
+    NULL_ARG(llmedge_generate_options_set_request_id(go, NULL, 0));
+    NULL_ARG(llmedge_generate_options_set_tenant(go, NULL, 0));
+
+    /* Prompt templates, the library, the safety layer, audit verification. */
+    llmedge_prompt_template *tpl = NULL;
+    llmedge_template_library *lib = NULL;
+    llmedge_safety *safety = NULL;
+    char *s = NULL;
+    size_t slen = 0;
+    NULL_ARG(llmedge_prompt_template_new(NULL, 0, "{a}", 3, LLMEDGE_TEMPLATE_FSTRING, &tpl));
+    NULL_ARG(llmedge_prompt_template_new("t", 1, NULL, 0, LLMEDGE_TEMPLATE_FSTRING, &tpl));
+    NULL_ARG(llmedge_prompt_template_new("t", 1, "{a}", 3, LLMEDGE_TEMPLATE_FSTRING, NULL));
+    NULL_ARG(llmedge_prompt_template_from_toml(NULL, 0, &tpl));
+    NULL_ARG(llmedge_prompt_template_from_toml("x", 1, NULL));
+    NULL_ARG(llmedge_template_library_builtin(NULL));
+    NULL_ARG(llmedge_template_library_load_dir(NULL, 0, &lib));
+    NULL_ARG(llmedge_template_library_load_dir(".", 1, NULL));
+    NULL_ARG(llmedge_safety_new("p", 1, NULL));
+    NULL_ARG(llmedge_audit_verify(NULL, 0, &s, &slen));
+    NULL_ARG(llmedge_audit_verify(".", 1, NULL, &slen));
+    NULL_ARG(llmedge_audit_verify(".", 1, &s, NULL));
+    CHECK(tpl == NULL && lib == NULL && safety == NULL && s == NULL);
+    CHECK_OK(llmedge_prompt_template_new("t", 1, "{a}", 3, LLMEDGE_TEMPLATE_FSTRING, &tpl));
+    CHECK_OK(llmedge_template_library_builtin(&lib));
+    CHECK_OK(llmedge_safety_new(NULL, 0, &safety));
+    NULL_ARG(llmedge_prompt_template_info_json(NULL, &s, &slen));
+    NULL_ARG(llmedge_prompt_template_info_json(tpl, NULL, &slen));
+    NULL_ARG(llmedge_prompt_template_info_json(tpl, &s, NULL));
+    NULL_ARG(llmedge_prompt_template_render(NULL, NULL, 0, &s, &slen));
+    NULL_ARG(llmedge_prompt_template_render(tpl, NULL, 0, NULL, &slen));
+    NULL_ARG(llmedge_prompt_template_render(tpl, NULL, 0, &s, NULL));
+    NULL_ARG(llmedge_prompt_template_messages_json(NULL, NULL, 0, &s, &slen));
+    NULL_ARG(llmedge_prompt_template_messages_json(tpl, NULL, 0, NULL, &slen));
+    NULL_ARG(llmedge_prompt_template_messages_json(tpl, NULL, 0, &s, NULL));
+    NULL_ARG(llmedge_prompt_template_extract_answer(NULL, "x", 1, &s, &slen));
+    NULL_ARG(llmedge_prompt_template_extract_answer(tpl, NULL, 0, &s, &slen));
+    NULL_ARG(llmedge_prompt_template_extract_answer(tpl, "x", 1, NULL, &slen));
+    NULL_ARG(llmedge_prompt_template_extract_answer(tpl, "x", 1, &s, NULL));
+    NULL_ARG(llmedge_template_library_add_dir(NULL, ".", 1));
+    NULL_ARG(llmedge_template_library_add_dir(lib, NULL, 0));
+    NULL_ARG(llmedge_template_library_names_json(NULL, &s, &slen));
+    NULL_ARG(llmedge_template_library_names_json(lib, NULL, &slen));
+    NULL_ARG(llmedge_template_library_names_json(lib, &s, NULL));
+    NULL_ARG(llmedge_template_library_get(NULL, "role_en", 7, &tpl));
+    NULL_ARG(llmedge_template_library_get(lib, NULL, 0, &tpl));
+    NULL_ARG(llmedge_template_library_get(lib, "role_en", 7, NULL));
+    NULL_ARG(llmedge_safety_check_input(NULL, "x", 1, &s, &slen));
+    NULL_ARG(llmedge_safety_check_input(safety, NULL, 0, &s, &slen));
+    NULL_ARG(llmedge_safety_check_input(safety, "x", 1, NULL, &slen));
+    NULL_ARG(llmedge_safety_check_input(safety, "x", 1, &s, NULL));
+    NULL_ARG(llmedge_safety_check_output(NULL, "x", 1, &s, &slen));
+    NULL_ARG(llmedge_safety_check_output(safety, NULL, 0, &s, &slen));
+    NULL_ARG(llmedge_safety_check_output(safety, "x", 1, NULL, &slen));
+    NULL_ARG(llmedge_safety_check_output(safety, "x", 1, &s, NULL));
+    CHECK(s == NULL);
     NULL_ARG(llmedge_chat_messages_add(msgs, NULL, 0, "x", 1));
     NULL_ARG(llmedge_chat_messages_add(msgs, "user", 4, NULL, 0));
     CHECK_OK(llmedge_chat_messages_add(msgs, "user", 4, "hi", 2));
@@ -130,7 +205,24 @@ int main(int argc, char **argv) {
     NULL_ARG(llmedge_session_chat(NULL, msgs, go, NULL, NULL, &c));
     NULL_ARG(llmedge_session_chat(session, NULL, go, NULL, NULL, &c));
     NULL_ARG(llmedge_session_chat(session, msgs, go, NULL, NULL, NULL));
-    CHECK(c == NULL);
+    NULL_ARG(llmedge_session_generate_json(NULL, "a", 1, "{}", 2, go, &c));
+    NULL_ARG(llmedge_session_generate_json(session, NULL, 0, "{}", 2, go, &c));
+    NULL_ARG(llmedge_session_generate_json(session, "a", 1, NULL, 0, go, &c));
+    NULL_ARG(llmedge_session_generate_json(session, "a", 1, "{}", 2, go, NULL));
+    NULL_ARG(llmedge_session_chat_json(NULL, msgs, "{}", 2, go, &c));
+    NULL_ARG(llmedge_session_chat_json(session, NULL, "{}", 2, go, &c));
+    NULL_ARG(llmedge_session_chat_json(session, msgs, NULL, 0, go, &c));
+    NULL_ARG(llmedge_session_chat_json(session, msgs, "{}", 2, go, NULL));
+    NULL_ARG(llmedge_session_run_template(NULL, tpl, NULL, 0, go, &s, &slen));
+    NULL_ARG(llmedge_session_run_template(session, NULL, NULL, 0, go, &s, &slen));
+    NULL_ARG(llmedge_session_run_template(session, tpl, NULL, 0, go, NULL, &slen));
+    NULL_ARG(llmedge_session_run_template(session, tpl, NULL, 0, go, &s, NULL));
+    NULL_ARG(llmedge_session_run_dynamic(NULL, tpl, "r", 1, go, &s, &slen));
+    NULL_ARG(llmedge_session_run_dynamic(session, NULL, "r", 1, go, &s, &slen));
+    NULL_ARG(llmedge_session_run_dynamic(session, tpl, NULL, 0, go, &s, &slen));
+    NULL_ARG(llmedge_session_run_dynamic(session, tpl, "r", 1, go, NULL, &slen));
+    NULL_ARG(llmedge_session_run_dynamic(session, tpl, "r", 1, go, &s, NULL));
+    CHECK(c == NULL && s == NULL);
     /* NULL options, callback and user_data mean defaults / no streaming. */
     CHECK_OK(llmedge_session_generate(session, "a", 1, go, NULL, NULL, &c));
 
@@ -152,11 +244,20 @@ int main(int argc, char **argv) {
     NULL_ARG(llmedge_completion_usage(c, &p, NULL));
     NULL_ARG(llmedge_completion_timing(NULL, LLMEDGE_TIMING_PROMPT_MS, &t));
     NULL_ARG(llmedge_completion_timing(c, LLMEDGE_TIMING_PROMPT_MS, NULL));
+    NULL_ARG(llmedge_completion_request_id(NULL, &text, &len));
+    NULL_ARG(llmedge_completion_request_id(c, NULL, &len));
+    NULL_ARG(llmedge_completion_request_id(c, &text, NULL));
+    NULL_ARG(llmedge_completion_safety_json(NULL, &s, &slen));
+    NULL_ARG(llmedge_completion_safety_json(c, NULL, &slen));
+    NULL_ARG(llmedge_completion_safety_json(c, &s, NULL));
     CHECK(text == NULL && ctoks == NULL);
     size_t mlen = 0;
     CHECK(strstr(llmedge_last_error(&mlen), "null argument") != NULL && mlen > 0);
 
     llmedge_completion_free(c);
+    llmedge_prompt_template_free(tpl);
+    llmedge_template_library_free(lib);
+    llmedge_safety_free(safety);
     llmedge_session_free(session);
     llmedge_model_free(model);
     llmedge_model_options_free(mo);

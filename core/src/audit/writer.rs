@@ -4,7 +4,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -72,6 +72,12 @@ pub struct AuditLog {
     flusher: Option<Flusher>,
 }
 
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog").field("dir", &self.dir()).finish()
+    }
+}
+
 struct Shared {
     dir: PathBuf,
     policy: FsyncPolicy,
@@ -111,6 +117,25 @@ struct Writer {
 }
 
 impl AuditLog {
+    /// The process-wide log for `config.dir`: opened on first use, then shared, since a
+    /// directory can be held by one `AuditLog` at a time. The first caller's config wins.
+    pub fn open_shared(config: AuditConfig) -> Result<Arc<AuditLog>> {
+        static OPEN: Mutex<Vec<(PathBuf, Weak<AuditLog>)>> = Mutex::new(Vec::new());
+        std::fs::create_dir_all(&config.dir).map_err(|e| Error::io(&config.dir, e))?;
+        let key = config
+            .dir
+            .canonicalize()
+            .map_err(|e| Error::io(&config.dir, e))?;
+        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        open.retain(|(_, log)| log.strong_count() > 0);
+        if let Some(log) = open.iter().find(|(dir, _)| *dir == key).and_then(|(_, l)| l.upgrade()) {
+            return Ok(log);
+        }
+        let log = Arc::new(AuditLog::open(config)?);
+        open.push((key, Arc::downgrade(&log)));
+        Ok(log)
+    }
+
     /// Opens (or creates) the log in `config.dir`, recovering from a crash in the middle of a
     /// write: a torn final line is moved to `audit-recovered-<time>.partial` and the chain
     /// continues from the last complete record.

@@ -198,9 +198,14 @@ impl Safety {
 
     /// Checks and redacts a user input.
     pub fn check_input(&self, text: &str) -> InputCheck {
+        self.check_input_with(text, Pseudonymizer::new())
+    }
+
+    /// [`Safety::check_input`] continuing an existing placeholder map, so the parts of one
+    /// request (the messages of a chat) share placeholders.
+    pub fn check_input_with(&self, text: &str, mut pseudonyms: Pseudonymizer) -> InputCheck {
         let i = &self.inner;
         let lexicon = i.lexicon.as_deref().filter(|_| i.policy.lexicon.input);
-        let mut pseudonyms = Pseudonymizer::new();
         let (verdict, text, matches, pii, redactions) =
             self.check(text, lexicon, &i.input_redactor, &mut pseudonyms);
         InputCheck {
