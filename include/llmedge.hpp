@@ -5,8 +5,9 @@
 // - Inputs are std::string_view; streaming takes std::function<bool(std::string_view)>
 //   (return false to stop). An exception thrown by the callback stops generation and is
 //   rethrown from the generate call (it never crosses the C boundary).
-// Thread rules are those of the C API: Model is thread-safe; a Session runs one generation at
-// a time, and Session::cancel() may be called from any thread.
+// - Functions the C API documents as returning JSON return it as a std::string, unparsed.
+// Thread rules are those of the C API: Model, PromptTemplate and Safety are thread-safe; a
+// Session runs one generation at a time, and Session::cancel() may be called from any thread.
 #ifndef LLMEDGE_HPP
 #define LLMEDGE_HPP
 
@@ -16,6 +17,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -30,6 +32,8 @@ public:
     Error(llmedge_status status, const std::string &message)
         : std::runtime_error(message), status_(status) {}
     llmedge_status status() const noexcept { return status_; }
+    /// The status's static name ("template_variables", "grammar", "safety_blocked", ...).
+    const char *name() const noexcept { return llmedge_status_name(static_cast<int32_t>(status_)); }
 
 private:
     llmedge_status status_;
@@ -64,6 +68,21 @@ inline std::string take_string(char *s, size_t len) {
     llmedge_string_free(s);
     return out;
 }
+
+/// An owned string returned by the C API, where NULL means "none".
+inline std::optional<std::string> take_optional_string(char *s, size_t len) {
+    if (s == nullptr) return std::nullopt;
+    return take_string(s, len);
+}
+
+/// Call a C function that returns a caller-owned string through (char **, size_t *).
+template <typename F>
+std::string string_result(F &&call) {
+    char *p = nullptr;
+    size_t n = 0;
+    check(call(&p, &n));
+    return take_string(p, n);
+}
 }  // namespace detail
 
 class ModelOptions {
@@ -90,6 +109,23 @@ public:
     SessionOptions &threads_batch(uint32_t n) { detail::check(llmedge_session_options_set_threads_batch(h_.get(), n)); return *this; }
     SessionOptions &chat_template(std::string_view t) {
         detail::check(llmedge_session_options_set_chat_template(h_.get(), t.data(), t.size()));
+        return *this;
+    }
+    /// Apply this safety policy file (TOML) instead of the built-in default (loaded now).
+    SessionOptions &safety_policy(std::string_view path) {
+        detail::check(llmedge_session_options_set_safety_policy(h_.get(), path.data(), path.size()));
+        return *this;
+    }
+    /// Turn the safety layer on (the built-in default policy; the default) or off.
+    SessionOptions &safety_enabled(bool on) { detail::check(llmedge_session_options_set_safety_enabled(h_.get(), on)); return *this; }
+    /// Record every request in the audit log in `dir` (created if missing).
+    SessionOptions &audit_dir(std::string_view dir) {
+        detail::check(llmedge_session_options_set_audit_dir(h_.get(), dir.data(), dir.size()));
+        return *this;
+    }
+    /// The caller or tenant requests are accounted to in the audit log (default "local").
+    SessionOptions &tenant(std::string_view t) {
+        detail::check(llmedge_session_options_set_tenant(h_.get(), t.data(), t.size()));
         return *this;
     }
     const llmedge_session_options *get() const noexcept { return h_.get(); }
@@ -122,6 +158,21 @@ public:
     GenerateOptions &truncation(llmedge_truncation t) { detail::check(llmedge_generate_options_set_truncation(h_.get(), t)); return *this; }
     GenerateOptions &stop(std::string_view s) { detail::check(llmedge_generate_options_add_stop(h_.get(), s.data(), s.size())); return *this; }
     GenerateOptions &logit_bias(int32_t token, float bias) { detail::check(llmedge_generate_options_add_logit_bias(h_.get(), token, bias)); return *this; }
+    /// Constrain the output to JSON valid under this JSON Schema (replaces other constraints).
+    GenerateOptions &json_schema(std::string_view schema_json) {
+        detail::check(llmedge_generate_options_set_json_schema(h_.get(), schema_json.data(), schema_json.size()));
+        return *this;
+    }
+    /// Add an allowed output: the output is exactly one of the added choices.
+    GenerateOptions &choice(std::string_view c) { detail::check(llmedge_generate_options_add_choice(h_.get(), c.data(), c.size())); return *this; }
+    /// Constrain the output to match this regex in full (Rust `regex` syntax).
+    GenerateOptions &regex(std::string_view r) { detail::check(llmedge_generate_options_set_regex(h_.get(), r.data(), r.size())); return *this; }
+    /// Constrain the output with a llama.cpp GBNF grammar whose start rule is `root`.
+    GenerateOptions &grammar(std::string_view g) { detail::check(llmedge_generate_options_set_grammar(h_.get(), g.data(), g.size())); return *this; }
+    /// The request id recorded in the audit log (default: generated).
+    GenerateOptions &request_id(std::string_view id) { detail::check(llmedge_generate_options_set_request_id(h_.get(), id.data(), id.size())); return *this; }
+    /// The caller or tenant of this request, overriding the session's.
+    GenerateOptions &tenant(std::string_view t) { detail::check(llmedge_generate_options_set_tenant(h_.get(), t.data(), t.size())); return *this; }
     const llmedge_generate_options *get() const noexcept { return h_.get(); }
 
 private:
@@ -176,6 +227,17 @@ public:
         detail::check(llmedge_completion_timing(h_.get(), LLMEDGE_TIMING_PROMPT_TOKENS_PER_SECOND, &t.prompt_tokens_per_second));
         detail::check(llmedge_completion_timing(h_.get(), LLMEDGE_TIMING_GENERATION_TOKENS_PER_SECOND, &t.generation_tokens_per_second));
         return t;
+    }
+    /// The request id (as in the audit log), valid as long as this Completion lives.
+    std::string_view request_id() const {
+        const char *p = nullptr;
+        size_t n = 0;
+        detail::check(llmedge_completion_request_id(h_.get(), &p, &n));
+        return {p, n};
+    }
+    /// The safety report as JSON, or "null" when the session has no safety layer.
+    std::string safety_json() const {
+        return detail::string_result([&](char **p, size_t *n) { return llmedge_completion_safety_json(h_.get(), p, n); });
     }
 
 private:
@@ -234,10 +296,146 @@ private:
     detail::Handle<llmedge_model, llmedge_model_free> h_;
 };
 
+/// A prompt template (`{variable}` or Jinja); immutable and thread-safe. Variables are given
+/// as a JSON object (empty = none).
+class PromptTemplate {
+public:
+    PromptTemplate(std::string_view name, std::string_view text,
+                   llmedge_template_format format = LLMEDGE_TEMPLATE_FSTRING) {
+        llmedge_prompt_template *t = nullptr;
+        detail::check(llmedge_prompt_template_new(name.data(), name.size(), text.data(), text.size(), format, &t));
+        h_.reset(t);
+    }
+    /// A template from TOML (the library file format).
+    static PromptTemplate from_toml(std::string_view toml) {
+        llmedge_prompt_template *t = nullptr;
+        detail::check(llmedge_prompt_template_from_toml(toml.data(), toml.size(), &t));
+        return PromptTemplate(t);
+    }
+    /// Takes ownership of a C template.
+    explicit PromptTemplate(llmedge_prompt_template *t) : h_(t) {}
+    /// The template as JSON (name, system, template, variables, required_variables, ...).
+    std::string info_json() const {
+        return detail::string_result([&](char **p, size_t *n) { return llmedge_prompt_template_info_json(h_.get(), p, n); });
+    }
+    /// The user prompt; missing or unknown variables throw LLMEDGE_STATUS_TEMPLATE_VARIABLES.
+    std::string render(std::string_view variables_json = {}) const {
+        return detail::string_result([&](char **p, size_t *n) {
+            return llmedge_prompt_template_render(h_.get(), variables_json.data(), variables_json.size(), p, n);
+        });
+    }
+    /// The conversation the template sends, as a JSON array of {"role", "content"}.
+    std::string messages_json(std::string_view variables_json = {}) const {
+        return detail::string_result([&](char **p, size_t *n) {
+            return llmedge_prompt_template_messages_json(h_.get(), variables_json.data(), variables_json.size(), p, n);
+        });
+    }
+    /// The final answer of a chain-of-thought reply, or nullopt when it has no answer line.
+    std::optional<std::string> extract_answer(std::string_view text) const {
+        char *p = nullptr;
+        size_t n = 0;
+        detail::check(llmedge_prompt_template_extract_answer(h_.get(), text.data(), text.size(), &p, &n));
+        return detail::take_optional_string(p, n);
+    }
+    const llmedge_prompt_template *get() const noexcept { return h_.get(); }
+
+private:
+    detail::Handle<llmedge_prompt_template, llmedge_prompt_template_free> h_;
+};
+
+/// Named prompt templates: the built-ins and folders of TOML files.
+class TemplateLibrary {
+public:
+    /// The built-in templates.
+    static TemplateLibrary builtin() {
+        llmedge_template_library *l = nullptr;
+        detail::check(llmedge_template_library_builtin(&l));
+        return TemplateLibrary(l);
+    }
+    /// Every `*.toml` file in the folder `dir`.
+    static TemplateLibrary load_dir(std::string_view dir) {
+        llmedge_template_library *l = nullptr;
+        detail::check(llmedge_template_library_load_dir(dir.data(), dir.size(), &l));
+        return TemplateLibrary(l);
+    }
+    /// Takes ownership of a C library.
+    explicit TemplateLibrary(llmedge_template_library *l) : h_(l) {}
+    /// Add every `*.toml` file of `dir` (same-named templates are replaced).
+    TemplateLibrary &add_dir(std::string_view dir) {
+        detail::check(llmedge_template_library_add_dir(h_.get(), dir.data(), dir.size()));
+        return *this;
+    }
+    /// The template names as a sorted JSON array.
+    std::string names_json() const {
+        return detail::string_result([&](char **p, size_t *n) { return llmedge_template_library_names_json(h_.get(), p, n); });
+    }
+    /// A copy of the template called `name` (LLMEDGE_STATUS_TEMPLATE when there is none).
+    PromptTemplate get(std::string_view name) const {
+        llmedge_prompt_template *t = nullptr;
+        detail::check(llmedge_template_library_get(h_.get(), name.data(), name.size(), &t));
+        return PromptTemplate(t);
+    }
+    const llmedge_template_library *get() const noexcept { return h_.get(); }
+
+private:
+    detail::Handle<llmedge_template_library, llmedge_template_library_free> h_;
+};
+
+/// A compiled safety policy, usable on its own; immutable and thread-safe.
+class Safety {
+public:
+    /// The built-in default policy.
+    Safety() {
+        llmedge_safety *s = nullptr;
+        detail::check(llmedge_safety_new(nullptr, 0, &s));
+        h_.reset(s);
+    }
+    /// A policy file (TOML); LLMEDGE_STATUS_POLICY names the file and line of an error.
+    explicit Safety(std::string_view policy_path) {
+        llmedge_safety *s = nullptr;
+        detail::check(llmedge_safety_new(policy_path.data(), policy_path.size(), &s));
+        h_.reset(s);
+    }
+    /// Check a user input: JSON {"verdict", "text" (redacted), "matches", "pii", "redactions"}.
+    std::string check_input(std::string_view text) const {
+        return detail::string_result([&](char **p, size_t *n) {
+            return llmedge_safety_check_input(h_.get(), text.data(), text.size(), p, n);
+        });
+    }
+    /// Check a complete model output (JSON as check_input, without "pii").
+    std::string check_output(std::string_view text) const {
+        return detail::string_result([&](char **p, size_t *n) {
+            return llmedge_safety_check_output(h_.get(), text.data(), text.size(), p, n);
+        });
+    }
+    const llmedge_safety *get() const noexcept { return h_.get(); }
+
+private:
+    detail::Handle<llmedge_safety, llmedge_safety_free> h_;
+};
+
+/// Verify an audit log (a directory of segments, or one segment file). Succeeds whenever the log
+/// could be read: the JSON's "ok" and "findings" say whether it is intact.
+inline std::string audit_verify(std::string_view path) {
+    return detail::string_result([&](char **p, size_t *n) { return llmedge_audit_verify(path.data(), path.size(), p, n); });
+}
+
 struct ChatMessage {
     std::string role;
     std::string content;
 };
+
+namespace detail {
+using ChatMessages = Handle<llmedge_chat_messages, llmedge_chat_messages_free>;
+
+inline ChatMessages chat_messages(const std::vector<ChatMessage> &messages) {
+    ChatMessages list(non_null(llmedge_chat_messages_new()));
+    for (const auto &m : messages) {
+        check(llmedge_chat_messages_add(list.get(), m.role.data(), m.role.size(), m.content.data(), m.content.size()));
+    }
+    return list;
+}
+}  // namespace detail
 
 /// Called with each piece of text; return false to stop.
 using PieceCallback = std::function<bool(std::string_view)>;
@@ -258,14 +456,46 @@ public:
     }
     Completion chat(const std::vector<ChatMessage> &messages, const GenerateOptions &options = GenerateOptions(),
                     const PieceCallback &on_piece = nullptr) {
-        detail::Handle<llmedge_chat_messages, llmedge_chat_messages_free> list(
-            detail::non_null(llmedge_chat_messages_new()));
-        for (const auto &m : messages) {
-            detail::check(llmedge_chat_messages_add(list.get(), m.role.data(), m.role.size(), m.content.data(),
-                                                    m.content.size()));
-        }
+        auto list = detail::chat_messages(messages);
         return run(on_piece, [&](llmedge_piece_callback cb, void *ud, llmedge_completion **out) {
             return llmedge_session_chat(h_.get(), list.get(), options.get(), cb, ud, out);
+        });
+    }
+    /// JSON valid under `schema_json` (grammar-constrained); the completion's text is the document.
+    /// Throws LLMEDGE_STATUS_GRAMMAR (bad schema), LLMEDGE_STATUS_STRUCTURED_OUTPUT (max_tokens
+    /// reached before the JSON closed), LLMEDGE_STATUS_SAFETY_BLOCKED.
+    Completion generate_json(std::string_view prompt, std::string_view schema_json,
+                             const GenerateOptions &options = GenerateOptions()) {
+        llmedge_completion *out = nullptr;
+        detail::check(llmedge_session_generate_json(h_.get(), prompt.data(), prompt.size(), schema_json.data(),
+                                                    schema_json.size(), options.get(), &out));
+        return Completion(out);
+    }
+    /// generate_json for a conversation rendered with the chat template.
+    Completion chat_json(const std::vector<ChatMessage> &messages, std::string_view schema_json,
+                         const GenerateOptions &options = GenerateOptions()) {
+        auto list = detail::chat_messages(messages);
+        llmedge_completion *out = nullptr;
+        detail::check(llmedge_session_chat_json(h_.get(), list.get(), schema_json.data(), schema_json.size(),
+                                                options.get(), &out));
+        return Completion(out);
+    }
+    /// Run a prompt template with `variables_json` (a JSON object; empty = none) and return the
+    /// result JSON: {"template", "messages", "prompt", "completion", "answer", "json"}.
+    std::string run_template(const PromptTemplate &tmpl, std::string_view variables_json = {},
+                             const GenerateOptions &options = GenerateOptions()) {
+        return detail::string_result([&](char **p, size_t *n) {
+            return llmedge_session_run_template(h_.get(), tmpl.get(), variables_json.data(), variables_json.size(),
+                                                options.get(), p, n);
+        });
+    }
+    /// The two-stage dynamic flow: the model fills the template's variables from `request`, then
+    /// answers the rendered template. Returns {"variables", "fill_prompt", "fill", "answer"}.
+    std::string run_dynamic(const PromptTemplate &tmpl, std::string_view request,
+                            const GenerateOptions &options = GenerateOptions()) {
+        return detail::string_result([&](char **p, size_t *n) {
+            return llmedge_session_run_dynamic(h_.get(), tmpl.get(), request.data(), request.size(), options.get(), p,
+                                               n);
         });
     }
     /// Stop the running generation (thread-safe).

@@ -16,6 +16,7 @@ pub mod audit;
 mod backend;
 pub mod chat_template;
 pub mod error;
+pub mod guard_model;
 pub mod model;
 pub mod model_fetch;
 pub mod prompt_flow;
@@ -29,15 +30,15 @@ pub mod structured_output;
 
 pub use chat_template::{ChatMessage, ChatTemplate, RenderOptions};
 pub use error::{Error, ErrorCode, Result};
+pub use model::{Model, ModelInfo, ModelOptions, Token};
 pub use prompt_flow::{DynamicFlowOutput, JsonCompletion, TemplateOutput};
 pub use prompt_template::{PromptTemplate, TemplateFormat, TemplateLibrary, Variables};
-pub use model::{Model, ModelInfo, ModelOptions, Token};
 pub use sampling::{GenerateOptions, Truncation};
-pub use structured_output::OutputConstraint;
 pub use session::{
     CancelHandle, Completion, FinishReason, Prompt, Session, SessionOptions, Timings, TokenStream,
     Usage,
 };
+pub use structured_output::OutputConstraint;
 
 /// The llmedge version (from Cargo.toml).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

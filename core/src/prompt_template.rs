@@ -137,9 +137,8 @@ impl PromptTemplate {
 
     /// Re-parse after a field changed: recompute the variables and check the syntax.
     fn refresh(&mut self) -> Result<()> {
-        self.refresh_checked().map_err(|(part, e)| {
-            Error::Template(format!("template {:?}, {part} {e}", self.name))
-        })
+        self.refresh_checked()
+            .map_err(|(part, e)| Error::Template(format!("template {:?}, {part} {e}", self.name)))
     }
 
     /// [`Self::refresh`] keeping which text failed (`system` or `template`) and where.
@@ -211,10 +210,11 @@ impl PromptTemplate {
             messages.push(ChatMessage::system(self.fill(system, vars)?));
         }
         for (i, example) in self.examples.iter().enumerate() {
-            self.validate(&example.input).map_err(|e| {
-                Error::Template(format!("few-shot example {} of {e}", i + 1))
-            })?;
-            messages.push(ChatMessage::user(self.fill(&self.template, &example.input)?));
+            self.validate(&example.input)
+                .map_err(|e| Error::Template(format!("few-shot example {} of {e}", i + 1)))?;
+            messages.push(ChatMessage::user(
+                self.fill(&self.template, &example.input)?,
+            ));
             messages.push(ChatMessage::assistant(example.output.clone()));
         }
         messages.push(ChatMessage::user(self.fill(&self.template, vars)?));
@@ -232,7 +232,12 @@ impl PromptTemplate {
         let properties: serde_json::Map<String, Value> = self
             .variables
             .iter()
-            .map(|v| (v.clone(), serde_json::json!({"type": "string", "maxLength": 200})))
+            .map(|v| {
+                (
+                    v.clone(),
+                    serde_json::json!({"type": "string", "maxLength": 200}),
+                )
+            })
             .collect();
         serde_json::json!({
             "type": "object",
@@ -281,8 +286,14 @@ pub struct TemplateLibrary {
 const BUILTIN_FILES: [(&str, &str); 5] = [
     ("role.toml", include_str!("../data/templates/role.toml")),
     ("cot.toml", include_str!("../data/templates/cot.toml")),
-    ("few_shot.toml", include_str!("../data/templates/few_shot.toml")),
-    ("extract.toml", include_str!("../data/templates/extract.toml")),
+    (
+        "few_shot.toml",
+        include_str!("../data/templates/few_shot.toml"),
+    ),
+    (
+        "extract.toml",
+        include_str!("../data/templates/extract.toml"),
+    ),
     (
         "insurance_claim.toml",
         include_str!("../data/templates/insurance_claim.toml"),
@@ -419,7 +430,9 @@ fn parse_template_file(source: &str, origin: &str) -> Result<Vec<PromptTemplate>
     };
     let table: toml::Table = toml::from_str(source).map_err(toml_error)?;
     let specs = if table.contains_key("templates") {
-        toml::from_str::<TemplateFile>(source).map_err(toml_error)?.templates
+        toml::from_str::<TemplateFile>(source)
+            .map_err(toml_error)?
+            .templates
     } else {
         vec![toml::from_str::<TemplateSpec>(source).map_err(toml_error)?]
     };
@@ -447,9 +460,8 @@ fn parse_template_file(source: &str, origin: &str) -> Result<Vec<PromptTemplate>
                             t.name
                         ))
                     })?,
-                    other => serde_json::to_value(other).map_err(|e| {
-                        Error::Internal(format!("TOML table to JSON: {e}"))
-                    })?,
+                    other => serde_json::to_value(other)
+                        .map_err(|e| Error::Internal(format!("TOML table to JSON: {e}")))?,
                 });
             }
             t.refresh_checked().map_err(|(part, e)| {
@@ -507,7 +519,10 @@ fn fstring_pieces(text: &str) -> std::result::Result<Vec<Piece<'_>>, SyntaxError
     let (mut i, mut start) = (0, 0);
     let err = |at: usize, what: &str| SyntaxError {
         line: text[..at].matches('\n').count() + 1,
-        message: format!("{what} (column {})", line_col(text, at).rsplit(':').next().unwrap_or("?")),
+        message: format!(
+            "{what} (column {})",
+            line_col(text, at).rsplit(':').next().unwrap_or("?")
+        ),
     };
     while i < bytes.len() {
         match bytes[i] {
@@ -581,7 +596,9 @@ fn parse_variables(
             let env = jinja_env();
             let template = env.template_from_str(text).map_err(|e| SyntaxError {
                 line: e.line().unwrap_or(1),
-                message: e.detail().map_or_else(|| e.kind().to_string(), str::to_owned),
+                message: e
+                    .detail()
+                    .map_or_else(|| e.kind().to_string(), str::to_owned),
             })?;
             // minijinja reports a set; order them by first mention for stable listings.
             let names = template.undeclared_variables(false);
@@ -604,7 +621,10 @@ fn jinja_env() -> Environment<'static> {
 
 fn jinja_detail(e: &minijinja::Error) -> String {
     match e.line() {
-        Some(line) => format!("{} (line {line})", e.detail().unwrap_or(&e.kind().to_string())),
+        Some(line) => format!(
+            "{} (line {line})",
+            e.detail().unwrap_or(&e.kind().to_string())
+        ),
         None => e.to_string(),
     }
 }
@@ -630,7 +650,8 @@ mod tests {
             "As a doctor, answer: why? {literal}"
         );
         assert_eq!(
-            t.render(&vars(json!({"query": 3, "role": "nurse"}))).unwrap(),
+            t.render(&vars(json!({"query": 3, "role": "nurse"})))
+                .unwrap(),
             "As a nurse, answer: 3 {literal}"
         );
         let zh = PromptTemplate::new("zh", "作为{角色}，请回答：{query}").unwrap();
@@ -640,7 +661,9 @@ mod tests {
     #[test]
     fn missing_and_extra_variables_are_listed_together() {
         let t = PromptTemplate::new("t", "{a} {b} {c}").unwrap();
-        let e = t.render(&vars(json!({"b": "x", "z": 1, "y": 2}))).unwrap_err();
+        let e = t
+            .render(&vars(json!({"b": "x", "z": 1, "y": 2})))
+            .unwrap_err();
         assert_eq!(e.code(), crate::ErrorCode::TemplateVariables);
         let msg = e.to_string();
         assert!(msg.contains("missing variables: a, c"), "{msg}");
@@ -650,7 +673,10 @@ mod tests {
     #[test]
     fn syntax_errors_give_the_position() {
         let e = PromptTemplate::new("t", "line one\nbad { here").unwrap_err();
-        assert!(e.to_string().contains("line 2: unclosed '{' (column 5)"), "{e}");
+        assert!(
+            e.to_string().contains("line 2: unclosed '{' (column 5)"),
+            "{e}"
+        );
         let e = PromptTemplate::new("t", "x } y").unwrap_err();
         assert!(e.to_string().contains("single '}'"), "{e}");
         let e = PromptTemplate::jinja("t", "a\n{% if x %}").unwrap_err();
@@ -665,7 +691,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.variables(), ["items", "query"]);
-        let out = t.render(&vars(json!({"items": ["a", "b"], "query": "q"}))).unwrap();
+        let out = t
+            .render(&vars(json!({"items": ["a", "b"], "query": "q"})))
+            .unwrap();
         assert_eq!(out, "- a\n- b\nQ: q");
         assert!(t.render(&vars(json!({"query": "q"}))).is_err());
     }
@@ -716,17 +744,27 @@ mod tests {
         }
         let role = lib.get("role_zh").unwrap();
         assert_eq!(
-            role.render(&vars(json!({"role": "医生", "query": "发烧怎么办"}))).unwrap(),
+            role.render(&vars(json!({"role": "医生", "query": "发烧怎么办"})))
+                .unwrap(),
             "作为医生，请回答：发烧怎么办"
         );
         let en = lib.get("role_en").unwrap();
         assert_eq!(
-            en.render(&vars(json!({"role": "nurse", "query": "why?"}))).unwrap(),
+            en.render(&vars(json!({"role": "nurse", "query": "why?"})))
+                .unwrap(),
             "As a nurse, answer: why?"
         );
-        assert!(lib.get("cot_zh").unwrap().extract_answer("……\n答案：是").is_some());
+        assert!(lib
+            .get("cot_zh")
+            .unwrap()
+            .extract_answer("……\n答案：是")
+            .is_some());
         assert!(lib.get("nope").unwrap_err().to_string().contains("role_en"));
-        let schema = lib.get("insurance_claim_review_en").unwrap().output_schema.clone();
+        let schema = lib
+            .get("insurance_claim_review_en")
+            .unwrap()
+            .output_schema
+            .clone();
         assert!(crate::structured_output::json_schema_to_gbnf(&schema.unwrap()).is_ok());
     }
 
@@ -740,15 +778,23 @@ mod tests {
         .unwrap();
         let lib = TemplateLibrary::load_dir(dir.path()).unwrap();
         assert_eq!(lib.names(), ["greet"]);
-        std::fs::write(dir.path().join("b.toml"), "name = \"x\"\ntemplate = \"unterminated\n").unwrap();
-        let e = TemplateLibrary::load_dir(dir.path()).unwrap_err().to_string();
+        std::fs::write(
+            dir.path().join("b.toml"),
+            "name = \"x\"\ntemplate = \"unterminated\n",
+        )
+        .unwrap();
+        let e = TemplateLibrary::load_dir(dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("b.toml:2:"), "{e}");
         std::fs::write(
             dir.path().join("b.toml"),
             "name = \"x\"\n\n\ntemplate = \"\"\"\nok\nbad {\"\"\"\n",
         )
         .unwrap();
-        let e = TemplateLibrary::load_dir(dir.path()).unwrap_err().to_string();
+        let e = TemplateLibrary::load_dir(dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("b.toml:6:"), "{e}");
         assert!(e.contains("unclosed"), "{e}");
     }

@@ -9,10 +9,12 @@ use std::time::Instant;
 use crate::audit::{AuditEvent, AuditLog, ModelRef, Surface, TokenCounts};
 use crate::chat_template::ChatMessage;
 use crate::error::Result;
+use crate::guard_model::GuardModel;
+use crate::safety::GuardDecision;
 use crate::model::Model;
 use crate::safety::{
-    InputCheck, Pseudonymizer, Safety, SafetyPolicy, SafetyReport, StreamEvent,
-    StreamFilter, Verdict,
+    InputCheck, Pseudonymizer, Safety, SafetyPolicy, SafetyReport, StreamEvent, StreamFilter,
+    Verdict,
 };
 use crate::sampling::GenerateOptions;
 
@@ -100,25 +102,51 @@ impl RequestGuard {
     }
 
     /// Check (and redact) a raw prompt.
-    pub fn check_prompt(&mut self, text: &str) -> Checked<String> {
+    pub fn check_prompt(&mut self, text: &str) -> Result<Checked<String>> {
         self.prompt = text.to_owned();
         let Some(safety) = self.config.safety.clone() else {
             self.prompt_redacted = text.to_owned();
-            return Checked::Allowed(text.to_owned());
+            return Ok(Checked::Allowed(text.to_owned()));
         };
         let check = safety.check_input_with(text, std::mem::take(&mut self.pseudonyms));
-        self.finish_input(check)
-            .map(|check| Checked::Allowed(check.text))
-            .unwrap_or_else(Checked::Refused)
+        match self.finish_input(check) {
+            Ok(check) => Ok(match self.guard_input(&safety, &check.text)? {
+                Some(message) => Checked::Refused(message),
+                None => Checked::Allowed(check.text),
+            }),
+            Err(message) => Ok(Checked::Refused(message)),
+        }
+    }
+
+    /// The guard-model stage on the (redacted) input: `Some(refusal)` when it blocks.
+    fn guard_input(&mut self, safety: &Safety, text: &str) -> Result<Option<String>> {
+        let Some(model) = GuardModel::for_config(safety.guard())? else {
+            return Ok(None);
+        };
+        let decision = model.check_input(text)?;
+        let refusal = match &decision {
+            GuardDecision::Block { message, .. } => Some(message.clone()),
+            _ => None,
+        };
+        if let Some(report) = &mut self.report {
+            if let GuardDecision::Block { verdict, message } = &decision {
+                report.input_verdict = Some(Verdict::Block {
+                    category: verdict.category.clone().unwrap_or_else(|| "guard".into()),
+                    message: message.clone(),
+                });
+            }
+            report.guard = Some(decision);
+        }
+        Ok(refusal)
     }
 
     /// Check (and redact) each message of a conversation; placeholders stay consistent
     /// across messages.
-    pub fn check_messages(&mut self, messages: &[ChatMessage]) -> Checked<Vec<ChatMessage>> {
+    pub fn check_messages(&mut self, messages: &[ChatMessage]) -> Result<Checked<Vec<ChatMessage>>> {
         self.prompt = serde_json::to_string(messages).unwrap_or_default();
         let Some(safety) = self.config.safety.clone() else {
             self.prompt_redacted = self.prompt.clone();
-            return Checked::Allowed(messages.to_vec());
+            return Ok(Checked::Allowed(messages.to_vec()));
         };
         let mut out = Vec::with_capacity(messages.len());
         let mut pseudonyms = std::mem::take(&mut self.pseudonyms);
@@ -136,14 +164,21 @@ impl RequestGuard {
             });
         }
         let Some(check) = combined else {
-            return Checked::Allowed(out);
+            return Ok(Checked::Allowed(out));
         };
         match self.finish_input(check) {
             Ok(_) => {
                 self.prompt_redacted = serde_json::to_string(&out).unwrap_or_default();
-                Checked::Allowed(out)
+                // The guard judges the last user turn.
+                let last_user = out.iter().rev().find(|m| m.role == "user");
+                if let Some(m) = last_user {
+                    if let Some(message) = self.guard_input(&safety, &m.content.clone())? {
+                        return Ok(Checked::Refused(message));
+                    }
+                }
+                Ok(Checked::Allowed(out))
             }
-            Err(message) => Checked::Refused(message),
+            Err(message) => Ok(Checked::Refused(message)),
         }
     }
 

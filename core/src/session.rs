@@ -287,13 +287,13 @@ impl Session {
     ) -> Result<TokenStream<'_>> {
         let mut guard = RequestGuard::begin(&self.guard, options);
         let checked = match prompt.into() {
-            Prompt::Text(text) => guard.check_prompt(text),
+            Prompt::Text(text) => guard.check_prompt(text)?,
             Prompt::Tokens(tokens) => {
                 for &t in tokens {
                     self.model.check_token(t)?;
                 }
                 let text = self.model.detokenize(tokens, true)?;
-                match guard.check_prompt(&text) {
+                match guard.check_prompt(&text)? {
                     // Unchanged text keeps the caller's exact tokens.
                     Checked::Allowed(redacted) if redacted == text => {
                         return self.start_audited(Prompt::Tokens(tokens), options, guard);
@@ -340,13 +340,27 @@ impl Session {
         options: &GenerateOptions,
     ) -> Result<TokenStream<'_>> {
         let mut guard = RequestGuard::begin(&self.guard, options);
-        match guard.check_messages(messages) {
+        match guard.check_messages(messages)? {
             Checked::Allowed(messages) => {
                 let prompt = self.render_chat(&messages)?;
                 self.start_audited(Prompt::Text(&prompt), options, guard)
             }
             Checked::Refused(message) => Ok(TokenStream::refused(self, message, guard)),
         }
+    }
+
+    /// The model's next-token logits after `prompt` (one per vocabulary entry): what a
+    /// classifier (the guard model) reads instead of sampling.
+    pub fn next_token_logits<'p>(&mut self, prompt: impl Into<Prompt<'p>>) -> Result<Vec<f32>> {
+        let tokens = self.prompt_tokens(prompt.into())?;
+        let tokens = self.fit(tokens, &GenerateOptions::default().with_max_tokens(1))?;
+        self.ctx.clear_kv_cache();
+        let n_batch = self.n_batch as usize;
+        for (i, chunk) in tokens.chunks(n_batch).enumerate() {
+            let is_last = (i + 1) * n_batch >= tokens.len();
+            self.decode(chunk, i * n_batch, is_last)?;
+        }
+        Ok(self.ctx.get_logits().to_vec())
     }
 
     /// Start generating; a request that fails before its first token is audited too.
@@ -711,7 +725,10 @@ impl Drop for TokenStream<'_> {
     /// A stream dropped early (or after an error) is still audited.
     fn drop(&mut self) {
         if let Err(e) = self.write_audit() {
-            tracing::error!("audit record for {} not written: {e}", self.guard.request_id);
+            tracing::error!(
+                "audit record for {} not written: {e}",
+                self.guard.request_id
+            );
         }
     }
 }

@@ -98,7 +98,8 @@ pub fn regex_to_gbnf(regex: &str) -> Result<String> {
         _ => std::slice::from_ref(&hir),
     };
     // Anchors at the very ends only restate that the whole output must match.
-    let start = usize::from(matches!(items.first().map(Hir::kind), Some(HirKind::Look(l)) if is_start(*l)));
+    let start =
+        usize::from(matches!(items.first().map(Hir::kind), Some(HirKind::Look(l)) if is_start(*l)));
     let end = items.len()
         - usize::from(
             items.len() > start
@@ -106,14 +107,18 @@ pub fn regex_to_gbnf(regex: &str) -> Result<String> {
         );
     let body = &items[start..end];
     if body.is_empty() {
-        return Err(Error::Grammar(format!("regex {regex:?} matches only the empty string")));
+        return Err(Error::Grammar(format!(
+            "regex {regex:?} matches only the empty string"
+        )));
     }
     for (i, item) in body.iter().enumerate() {
         if i > 0 {
             out.push(' ');
         }
         emit_hir(item, &mut out).map_err(|what| {
-            Error::Grammar(format!("regex {regex:?} uses {what}, which a grammar cannot express"))
+            Error::Grammar(format!(
+                "regex {regex:?} uses {what}, which a grammar cannot express"
+            ))
         })?;
     }
     out.push('\n');
@@ -243,10 +248,16 @@ mod tests {
             regex_to_gbnf(r"^[0-9]{3}-[A-Z]+$").unwrap(),
             "root ::= ([0-9]){3} \"-\" ([A-Z])+\n"
         );
-        assert_eq!(regex_to_gbnf("yes|no").unwrap(), "root ::= (\"yes\" | \"no\")\n");
+        assert_eq!(
+            regex_to_gbnf("yes|no").unwrap(),
+            "root ::= (\"yes\" | \"no\")\n"
+        );
         let e = regex_to_gbnf(r"a\bb").unwrap_err();
         assert_eq!(e.code(), crate::ErrorCode::Grammar);
-        assert!(regex_to_gbnf("(").unwrap_err().to_string().contains("invalid regex"));
+        assert!(regex_to_gbnf("(")
+            .unwrap_err()
+            .to_string()
+            .contains("invalid regex"));
         assert!(regex_to_gbnf("^$").is_err());
     }
 

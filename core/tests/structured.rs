@@ -42,7 +42,10 @@ fn sampled(seed: u32, max_tokens: u32) -> GenerateOptions {
 
 fn validate(schema: &Value, value: &Value) {
     let validator = jsonschema::validator_for(schema).expect("schema compiles");
-    let errors: Vec<String> = validator.iter_errors(value).map(|e| e.to_string()).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| e.to_string())
+        .collect();
     assert!(errors.is_empty(), "{value} violates the schema: {errors:?}");
 }
 
@@ -74,7 +77,8 @@ fn one_hundred_sampled_outputs_all_validate() {
         "additionalProperties": false
     });
     let mut s = session();
-    let prompt = "Summarise the patient record as JSON.\nRecord: 67-year-old, chest pain, sweating.\nJSON: ";
+    let prompt =
+        "Summarise the patient record as JSON.\nRecord: 67-year-old, chest pain, sweating.\nJSON: ";
     for seed in 0..100 {
         let out = s
             .generate_json(prompt, &schema, &sampled(seed, 120))
@@ -114,12 +118,18 @@ fn insurance_review_yields_a_schema_verdict_on_every_seed() {
 #[test]
 fn choice_and_regex_constraints_hold() {
     let mut s = session();
-    let choices = vec!["urgent".to_string(), "routine".into(), "administrative".into()];
+    let choices = vec![
+        "urgent".to_string(),
+        "routine".into(),
+        "administrative".into(),
+    ];
     let regex = r"[A-Z]{3}-[0-9]{4}";
     let checker = regex::Regex::new(&format!("^(?:{regex})$")).unwrap();
     for seed in 0..10 {
         let opts = sampled(seed, 20).with_constraint(OutputConstraint::Choice(choices.clone()));
-        let out = s.generate("Message: my chest hurts.\nCategory:", &opts).unwrap();
+        let out = s
+            .generate("Message: my chest hurts.\nCategory:", &opts)
+            .unwrap();
         assert!(choices.contains(&out.text), "{:?}", out.text);
         let opts = sampled(seed, 20).with_constraint(OutputConstraint::Regex(regex.into()));
         let out = s.generate("A ward code:", &opts).unwrap();
@@ -130,7 +140,8 @@ fn choice_and_regex_constraints_hold() {
 #[test]
 fn impossible_constraints_fail_clearly_before_decoding() {
     let mut s = session();
-    let bad_schema = json!({"type": "object", "properties": {"a": {"$ref": "#/definitions/missing"}}});
+    let bad_schema =
+        json!({"type": "object", "properties": {"a": {"$ref": "#/definitions/missing"}}});
     let e = s
         .generate_json("x", &bad_schema, &GenerateOptions::greedy())
         .unwrap_err();
@@ -138,7 +149,8 @@ fn impossible_constraints_fail_clearly_before_decoding() {
     let e = s
         .generate(
             "x",
-            &GenerateOptions::greedy().with_constraint(OutputConstraint::Grammar("root ::= (".into())),
+            &GenerateOptions::greedy()
+                .with_constraint(OutputConstraint::Grammar("root ::= (".into())),
         )
         .unwrap_err();
     assert_eq!(e.code(), ErrorCode::Grammar, "{e}");
@@ -150,9 +162,14 @@ fn impossible_constraints_fail_clearly_before_decoding() {
         .unwrap_err();
     assert_eq!(e.code(), ErrorCode::Grammar, "{e}");
     // Cut off mid-JSON: a clear structured-output error, not a parse panic.
-    let schema = json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]});
+    let schema =
+        json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]});
     let e = s
-        .generate_json("Write a long story as JSON:", &schema, &GenerateOptions::greedy().with_max_tokens(3))
+        .generate_json(
+            "Write a long story as JSON:",
+            &schema,
+            &GenerateOptions::greedy().with_max_tokens(3),
+        )
         .unwrap_err();
     assert_eq!(e.code(), ErrorCode::StructuredOutput, "{e}");
     assert!(e.to_string().contains("max_tokens"), "{e}");
@@ -171,11 +188,21 @@ fn dynamic_flow_shows_both_stages() {
         )
         .unwrap();
     let keys: Vec<&String> = out.variables.keys().collect();
-    assert_eq!(keys, ["query", "role"], "stage 1 must fill exactly the template's variables");
-    assert!(out.fill_prompt.contains("role, query"), "{}", out.fill_prompt);
+    assert_eq!(
+        keys,
+        ["query", "role"],
+        "stage 1 must fill exactly the template's variables"
+    );
+    assert!(
+        out.fill_prompt.contains("role, query"),
+        "{}",
+        out.fill_prompt
+    );
     let user = out.answer.messages.last().unwrap();
     assert!(user.content.starts_with("As a "), "{}", user.content);
-    assert!(user.content.contains(out.variables["query"].as_str().unwrap()));
+    assert!(user
+        .content
+        .contains(out.variables["query"].as_str().unwrap()));
     assert!(!out.answer.completion.text.is_empty());
 }
 
@@ -197,9 +224,21 @@ fn few_shot_and_cot_templates_run() {
     // system + 3 example pairs + the request.
     assert_eq!(out.messages.len(), 8);
     assert_eq!(out.messages[2].content, "urgent");
-    let vars: Variables = json!({"question": "What is 12 + 30?"}).as_object().unwrap().clone();
+    let vars: Variables = json!({"question": "What is 12 + 30?"})
+        .as_object()
+        .unwrap()
+        .clone();
     let out = s
-        .run_template(lib.get("cot_en").unwrap(), &vars, &GenerateOptions::greedy().with_max_tokens(120))
+        .run_template(
+            lib.get("cot_en").unwrap(),
+            &vars,
+            &GenerateOptions::greedy().with_max_tokens(120),
+        )
         .unwrap();
-    assert_eq!(out.answer, lib.get("cot_en").unwrap().extract_answer(&out.completion.text));
+    assert_eq!(
+        out.answer,
+        lib.get("cot_en")
+            .unwrap()
+            .extract_answer(&out.completion.text)
+    );
 }

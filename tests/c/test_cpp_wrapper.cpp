@@ -2,7 +2,10 @@
 // Usage: test_cpp_wrapper MODEL_PATH EXPECTED_TEXT_FILE
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -97,6 +100,119 @@ TEST(CppWrapper, MovedHandlesAreSafe) {
     auto tokens = model().tokenize("hello world");
     EXPECT_FALSE(tokens.empty());
     EXPECT_EQ(model().embed("hello").size(), model().n_embd());
+}
+
+TEST(CppWrapper, PromptTemplateRendersAndListsBadVariables) {
+    llmedge::PromptTemplate role("role", "As a {role}, answer: {query}");
+    EXPECT_EQ(role.render(R"({"role": "nurse", "query": "why?"})"), "As a nurse, answer: why?");
+    EXPECT_NE(role.info_json().find("\"required_variables\""), std::string::npos);
+    EXPECT_NE(role.messages_json(R"({"role": "nurse", "query": "why?"})").find("As a nurse, answer: why?"),
+              std::string::npos);
+    try {
+        role.render(R"({"role": "nurse", "extra": 1})");
+        FAIL() << "expected an exception";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_TEMPLATE_VARIABLES);
+        EXPECT_STREQ(e.name(), "template_variables");
+        EXPECT_NE(std::string(e.what()).find("missing variables: query"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("unknown variables: extra"), std::string::npos) << e.what();
+    }
+    try {
+        llmedge::PromptTemplate bad("bad", "line\n{oops");
+        FAIL() << "expected an exception";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_TEMPLATE);
+        EXPECT_NE(std::string(e.what()).find("line 2"), std::string::npos) << e.what();
+    }
+    llmedge::PromptTemplate jinja("j", "Hello {{ name }}!", LLMEDGE_TEMPLATE_JINJA);
+    EXPECT_EQ(jinja.render(R"({"name": "Ada"})"), "Hello Ada!");
+}
+
+TEST(CppWrapper, TemplateLibraryBuiltin) {
+    auto lib = llmedge::TemplateLibrary::builtin();
+    EXPECT_NE(lib.names_json().find("\"insurance_claim_review_en\""), std::string::npos);
+    auto cot = lib.get("cot_zh");
+    EXPECT_EQ(cot.extract_answer("思考\n答案：42"), std::optional<std::string>("42"));
+    EXPECT_FALSE(cot.extract_answer("no answer").has_value());
+    try {
+        lib.get("no_such_template");
+        FAIL() << "expected an exception";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_TEMPLATE);
+    }
+}
+
+TEST(CppWrapper, RunTemplateReturnsJson) {
+    llmedge::Session s(model());
+    llmedge::PromptTemplate role("role", "As a {role}, answer: {query}");
+    auto out = s.run_template(role, R"({"role": "nurse", "query": "what is a fever?"})",
+                              llmedge::GenerateOptions::greedy_max_tokens(8));
+    EXPECT_NE(out.find("\"completion\""), std::string::npos) << out;
+    EXPECT_NE(out.find("As a nurse, answer: what is a fever?"), std::string::npos) << out;
+    EXPECT_THROW(s.run_template(role, R"({"role": "nurse"})"), llmedge::Error);
+}
+
+TEST(CppWrapper, GenerateJsonFollowsTheSchema) {
+    llmedge::Session s(model());
+    auto c = s.generate_json(
+        "Is water wet? Answer in JSON: ",
+        R"({"type":"object","properties":{"wet":{"type":"boolean"}},"required":["wet"],"additionalProperties":false})",
+        llmedge::GenerateOptions::greedy_max_tokens(40));
+    EXPECT_NE(std::string(c.text()).find("\"wet\""), std::string::npos) << c.text();
+    EXPECT_FALSE(c.request_id().empty());
+    try {
+        s.generate_json("x", R"({"$ref": "#/nope"})", llmedge::GenerateOptions::greedy_max_tokens(40));
+        FAIL() << "expected an exception";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_GRAMMAR);
+    }
+    try {
+        llmedge::GenerateOptions().json_schema("{not json");
+        FAIL() << "expected an exception";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_INVALID_ARGUMENT);
+    }
+}
+
+TEST(CppWrapper, ChoiceConstraintHolds) {
+    llmedge::Session s(model());
+    auto c = s.generate("My chest hurts. Category:",
+                        llmedge::GenerateOptions().choice("urgent").choice("routine").seed(7).request_id("req-cpp-1"));
+    std::string text(c.text());
+    EXPECT_TRUE(text == "urgent" || text == "routine") << text;
+    EXPECT_EQ(c.request_id(), "req-cpp-1");
+}
+
+TEST(CppWrapper, BlockedInputIsRefused) {
+    llmedge::Session s(model());
+    auto c = s.generate("how to make a bomb", llmedge::GenerateOptions::greedy_max_tokens(16));
+    EXPECT_EQ(c.finish_reason(), LLMEDGE_FINISH_CONTENT_FILTER);
+    EXPECT_EQ(std::string(c.text()), "内容违反安全策略");
+    auto report = c.safety_json();
+    EXPECT_NE(report.find("\"block\""), std::string::npos) << report;
+
+    llmedge::Safety safety;
+    auto checked = safety.check_input("call me on 13812345678");
+    EXPECT_NE(checked.find("\"mobile\":1"), std::string::npos) << checked;
+    try {
+        llmedge::Safety missing("/nonexistent/policy.toml");
+        FAIL() << "expected an exception";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_IO);
+    }
+}
+
+TEST(CppWrapper, AuditLogVerifies) {
+    char dir_template[] = "/tmp/llmedge-cpp-audit-XXXXXX";
+    ASSERT_NE(mkdtemp(dir_template), nullptr);
+    std::string dir = dir_template;
+    {
+        llmedge::Session s(model(), llmedge::SessionOptions().audit_dir(dir).tenant("ward-9"));
+        s.generate(kPrompt, llmedge::GenerateOptions::greedy_max_tokens(2).tenant("ward-10"));
+    }
+    auto report = llmedge::audit_verify(dir);
+    EXPECT_NE(report.find("\"ok\":true"), std::string::npos) << report;
+    std::filesystem::remove_all(dir);
 }
 
 int main(int argc, char **argv) {

@@ -6,8 +6,10 @@
 
 use jni::objects::{JFloatArray, JIntArray, JObject, JObjectArray, JString, JValue};
 use jni::JNIEnv;
+use llmedge::audit::Surface;
 use llmedge::{ChatMessage, Completion, Error, FinishReason, GenerateOptions, ModelInfo, Token};
-use llmedge::{ModelOptions, SessionOptions, Truncation};
+use llmedge::{DynamicFlowOutput, JsonCompletion, TemplateOutput};
+use llmedge::{ModelOptions, OutputConstraint, SessionOptions, Truncation};
 
 use crate::guard::JResult;
 
@@ -25,7 +27,7 @@ pub(crate) fn string_arg(
 }
 
 /// A Java string, or `None` for null.
-fn optional_string(env: &mut JNIEnv<'_>, s: &JString<'_>) -> JResult<Option<String>> {
+pub(crate) fn optional_string(env: &mut JNIEnv<'_>, s: &JString<'_>) -> JResult<Option<String>> {
     if s.is_null() {
         Ok(None)
     } else {
@@ -37,7 +39,7 @@ pub(crate) fn new_string<'local>(env: &mut JNIEnv<'local>, s: &str) -> JResult<J
     Ok(env.new_string(s)?)
 }
 
-fn new_optional_string<'local>(
+pub(crate) fn new_optional_string<'local>(
     env: &mut JNIEnv<'local>,
     s: Option<&str>,
 ) -> JResult<JObject<'local>> {
@@ -221,18 +223,42 @@ pub(crate) fn model_options(env: &mut JNIEnv<'_>, obj: &JObject<'_>) -> JResult<
     Ok(options)
 }
 
-/// `io.llmedge.SessionOptions` (null = defaults).
+/// A `String` field of a Java object, `None` when null.
+pub(crate) fn string_field(
+    env: &mut JNIEnv<'_>,
+    obj: &JObject<'_>,
+    name: &str,
+) -> JResult<Option<String>> {
+    let value = JString::from(env.get_field(obj, name, "Ljava/lang/String;")?.l()?);
+    let out = optional_string(env, &value)?;
+    env.delete_local_ref(value)?;
+    Ok(out)
+}
+
+/// `io.llmedge.SessionOptions` (null = defaults). Requests are audited as the Java surface.
 pub(crate) fn session_options(env: &mut JNIEnv<'_>, obj: &JObject<'_>) -> JResult<SessionOptions> {
+    let defaults = SessionOptions {
+        surface: Surface::Java,
+        ..SessionOptions::default()
+    };
     if obj.is_null() {
-        return Ok(SessionOptions::default());
+        return Ok(defaults);
     }
-    let template = JString::from(
-        env.get_field(obj, "chatTemplate", "Ljava/lang/String;")?
-            .l()?,
-    );
-    let chat_template = optional_string(env, &template)?
+    let chat_template = string_field(env, obj, "chatTemplate")?
         .map(|t| llmedge::ChatTemplate::parse(&t))
         .transpose()?;
+    let safety = if bool_field(env, obj, "safetyEnabled")? {
+        match string_field(env, obj, "safetyPolicy")? {
+            Some(path) => Some(crate::safety::safety_from_file(&path)?),
+            None => defaults.safety.clone(),
+        }
+    } else {
+        None
+    };
+    let audit = match string_field(env, obj, "auditDir")? {
+        Some(dir) => Some(crate::safety::shared_audit_log(&dir)?),
+        None => None,
+    };
     Ok(SessionOptions {
         n_ctx: count_field(env, obj, "contextSize")?,
         n_batch: count_field(env, obj, "batchSize")?,
@@ -240,7 +266,47 @@ pub(crate) fn session_options(env: &mut JNIEnv<'_>, obj: &JObject<'_>) -> JResul
         threads: count_field(env, obj, "threads")?,
         threads_batch: count_field(env, obj, "batchThreads")?,
         chat_template,
+        safety,
+        audit,
+        tenant: string_field(env, obj, "tenant")?.unwrap_or(defaults.tenant),
+        surface: Surface::Java,
     })
+}
+
+/// A JSON text given by the caller, parsed; `what` names it in the error.
+pub(crate) fn parse_json_arg(text: &str, what: &str) -> JResult<serde_json::Value> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::InvalidArgument(format!("{what} is not valid JSON: {e}")).into())
+}
+
+/// A JSON schema given by the caller. Text that is not JSON is a grammar error (code 33),
+/// like a schema that cannot become a grammar.
+pub(crate) fn parse_schema(text: &str) -> JResult<serde_json::Value> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::Grammar(format!("the JSON schema is not valid JSON: {e}")).into())
+}
+
+/// Template variables sent by Java as a JSON object (null = none).
+pub(crate) fn variables_arg(
+    env: &mut JNIEnv<'_>,
+    json: &JString<'_>,
+) -> JResult<llmedge::Variables> {
+    match optional_string(env, json)? {
+        None => Ok(llmedge::Variables::new()),
+        Some(text) => match parse_json_arg(&text, "the variables")? {
+            serde_json::Value::Object(map) => Ok(map),
+            other => Err(Error::InvalidArgument(format!(
+                "the variables must be a JSON object, got {other}"
+            ))
+            .into()),
+        },
+    }
+}
+
+/// Compact JSON of a serialisable value.
+pub(crate) fn to_json(value: &impl serde::Serialize) -> JResult<String> {
+    serde_json::to_string(value)
+        .map_err(|e| Error::Internal(format!("cannot serialise to JSON: {e}")).into())
 }
 
 /// `io.llmedge.GenerateOptions` (null = defaults).
@@ -287,6 +353,33 @@ pub(crate) fn generate_options(
         1 => Truncation::DropOldest,
         other => return Err(Error::InvalidArgument(format!("unknown truncation {other}")).into()),
     };
+    let constraint = match int_field(env, obj, "constraintKind")? {
+        0 => None,
+        1 => {
+            let text = string_field(env, obj, "constraintText")?
+                .ok_or(Error::NullArgument("jsonSchema"))?;
+            Some(OutputConstraint::JsonSchema(parse_schema(&text)?))
+        }
+        2 => {
+            let array =
+                JObjectArray::from(env.get_field(obj, "choices", "[Ljava/lang/String;")?.l()?);
+            if array.is_null() {
+                return Err(Error::NullArgument("choices").into());
+            }
+            Some(OutputConstraint::Choice(string_array(
+                env, &array, "choice",
+            )?))
+        }
+        3 => Some(OutputConstraint::Regex(
+            string_field(env, obj, "constraintText")?.ok_or(Error::NullArgument("regex"))?,
+        )),
+        4 => Some(OutputConstraint::Grammar(
+            string_field(env, obj, "constraintText")?.ok_or(Error::NullArgument("grammar"))?,
+        )),
+        other => {
+            return Err(Error::InvalidArgument(format!("unknown constraint kind {other}")).into())
+        }
+    };
     Ok(GenerateOptions {
         max_tokens,
         temperature: float_field(env, obj, "temperature")?,
@@ -303,6 +396,9 @@ pub(crate) fn generate_options(
         logit_bias,
         ignore_eos: bool_field(env, obj, "ignoreEos")?,
         truncation,
+        constraint,
+        request_id: string_field(env, obj, "requestId")?,
+        tenant: string_field(env, obj, "tenant")?,
     })
 }
 
@@ -329,15 +425,22 @@ pub(crate) fn new_completion<'local>(
 ) -> JResult<JObject<'local>> {
     let text = new_string(env, &c.text)?;
     let tokens = new_int_array(env, &c.tokens)?;
+    // The ordinals of `io.llmedge.FinishReason`.
     let finish = match c.finish_reason {
         FinishReason::Stop => 0,
         FinishReason::Length => 1,
         FinishReason::Cancelled => 2,
+        FinishReason::ContentFilter => 3,
+    };
+    let request_id = new_string(env, &c.request_id)?;
+    let safety = match &c.safety {
+        Some(report) => JObject::from(new_string(env, &to_json(report)?)?),
+        None => JObject::null(),
     };
     let t = &c.timings;
     Ok(env.new_object(
         "io/llmedge/Completion",
-        "(Ljava/lang/String;[IIIIDDDDD)V",
+        "(Ljava/lang/String;[IIIIDDDDDLjava/lang/String;Ljava/lang/String;)V",
         &[
             JValue::Object(&text),
             JValue::Object(&tokens),
@@ -349,6 +452,8 @@ pub(crate) fn new_completion<'local>(
             JValue::Double(t.generation_ms),
             JValue::Double(t.prompt_tokens_per_second),
             JValue::Double(t.generation_tokens_per_second),
+            JValue::Object(&request_id),
+            JValue::Object(&safety),
         ],
     )?)
 }
@@ -380,6 +485,95 @@ pub(crate) fn new_model_info<'local>(
             JValue::Object(&quantization),
             JValue::Object(&chat_template),
             JValue::Object(&sha256),
+        ],
+    )?)
+}
+
+/// A Java `ChatMessage[]`.
+pub(crate) fn new_chat_messages<'local>(
+    env: &mut JNIEnv<'local>,
+    messages: &[ChatMessage],
+) -> JResult<JObjectArray<'local>> {
+    let array = env.new_object_array(
+        len_i32(messages.len())?,
+        "io/llmedge/ChatMessage",
+        JObject::null(),
+    )?;
+    for (i, m) in messages.iter().enumerate() {
+        let role = new_string(env, &m.role)?;
+        let content = new_string(env, &m.content)?;
+        let message = env.new_object(
+            "io/llmedge/ChatMessage",
+            "(Ljava/lang/String;Ljava/lang/String;)V",
+            &[JValue::Object(&role), JValue::Object(&content)],
+        )?;
+        env.set_object_array_element(&array, i as i32, &message)?;
+        env.delete_local_ref(message)?;
+        env.delete_local_ref(role)?;
+        env.delete_local_ref(content)?;
+    }
+    Ok(array)
+}
+
+/// A Java `io.llmedge.JsonCompletion`.
+pub(crate) fn new_json_completion<'local>(
+    env: &mut JNIEnv<'local>,
+    out: &JsonCompletion,
+) -> JResult<JObject<'local>> {
+    let json = new_string(env, &to_json(&out.value)?)?;
+    let completion = new_completion(env, &out.completion)?;
+    Ok(env.new_object(
+        "io/llmedge/JsonCompletion",
+        "(Ljava/lang/String;Lio/llmedge/Completion;)V",
+        &[JValue::Object(&json), JValue::Object(&completion)],
+    )?)
+}
+
+/// A Java `io.llmedge.TemplateOutput`.
+pub(crate) fn new_template_output<'local>(
+    env: &mut JNIEnv<'local>,
+    out: &TemplateOutput,
+) -> JResult<JObject<'local>> {
+    let template = new_string(env, &out.template)?;
+    let messages = new_chat_messages(env, &out.messages)?;
+    let prompt = new_string(env, &out.prompt)?;
+    let completion = new_completion(env, &out.completion)?;
+    let answer = new_optional_string(env, out.answer.as_deref())?;
+    let json = match &out.json {
+        Some(value) => JObject::from(new_string(env, &to_json(value)?)?),
+        None => JObject::null(),
+    };
+    Ok(env.new_object(
+        "io/llmedge/TemplateOutput",
+        "(Ljava/lang/String;[Lio/llmedge/ChatMessage;Ljava/lang/String;Lio/llmedge/Completion;Ljava/lang/String;Ljava/lang/String;)V",
+        &[
+            JValue::Object(&template),
+            JValue::Object(&messages),
+            JValue::Object(&prompt),
+            JValue::Object(&completion),
+            JValue::Object(&answer),
+            JValue::Object(&json),
+        ],
+    )?)
+}
+
+/// A Java `io.llmedge.DynamicFlowOutput`.
+pub(crate) fn new_dynamic_flow_output<'local>(
+    env: &mut JNIEnv<'local>,
+    out: &DynamicFlowOutput,
+) -> JResult<JObject<'local>> {
+    let variables = new_string(env, &to_json(&out.variables)?)?;
+    let fill_prompt = new_string(env, &out.fill_prompt)?;
+    let fill = new_completion(env, &out.fill)?;
+    let answer = new_template_output(env, &out.answer)?;
+    Ok(env.new_object(
+        "io/llmedge/DynamicFlowOutput",
+        "(Ljava/lang/String;Ljava/lang/String;Lio/llmedge/Completion;Lio/llmedge/TemplateOutput;)V",
+        &[
+            JValue::Object(&variables),
+            JValue::Object(&fill_prompt),
+            JValue::Object(&fill),
+            JValue::Object(&answer),
         ],
     )?)
 }

@@ -11,6 +11,8 @@
 
 mod convert;
 mod guard;
+mod safety;
+mod templates;
 
 use std::sync::{Mutex, PoisonError};
 
@@ -20,7 +22,7 @@ use jni::sys::{
     JNI_TRUE,
 };
 use jni::JNIEnv;
-use llmedge::{CancelHandle, ChatMessage, Error, Model, Session, Token};
+use llmedge::{CancelHandle, ChatMessage, Error, ErrorCode, Model, Session, Token};
 
 use crate::convert::*;
 use crate::guard::{guard, JResult};
@@ -98,6 +100,22 @@ pub extern "system" fn Java_io_llmedge_NativeBridge_generateDefaults<'l>(
         let array = env.new_double_array(values.len() as i32)?;
         env.set_double_array_region(&array, 0, &values)?;
         Ok(array.into_raw())
+    })
+}
+
+/// The core's error codes in numeric order, as `code:name` strings (`32:template_variables`),
+/// so tests can check `io.llmedge.ErrorCode` against them.
+#[no_mangle]
+pub extern "system" fn Java_io_llmedge_NativeBridge_errorCodes<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+) -> jobjectArray {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let codes: Vec<String> = ErrorCode::ALL
+            .iter()
+            .map(|c| format!("{}:{}", c.as_i32(), c.name()))
+            .collect();
+        Ok(new_string_array(env, &codes)?.into_raw())
     })
 }
 
@@ -235,7 +253,12 @@ pub extern "system" fn Java_io_llmedge_NativeBridge_sessionNew<'l>(
     guard(&mut env, 0, |env| {
         let model = model_ref(model)?;
         let options = session_options(env, &options)?;
-        let session = Session::new(model, options)?;
+        // Keep the audit log (if any) alive past a failing `Session::new`, so that its last
+        // reference is dropped under the audit registry's lock.
+        let audit = options.audit.clone();
+        let session = Session::new(model, options);
+        safety::drop_audited(audit);
+        let session = session?;
         let cancel = session.cancel_handle();
         let boxed = Box::new(SessionBox {
             session: Mutex::new(session),
@@ -255,7 +278,9 @@ pub extern "system" fn Java_io_llmedge_NativeBridge_sessionFree<'l>(
         if handle != 0 {
             // SAFETY: the handle came from `Box::into_raw` in `sessionNew`, and the Java side calls
             // this exactly once, when no other call holds the handle.
-            drop(unsafe { Box::from_raw(handle as *mut SessionBox) });
+            let boxed = unsafe { Box::from_raw(handle as *mut SessionBox) };
+            // A session may hold the last reference to a shared audit log.
+            safety::drop_audited(boxed);
         }
         Ok(())
     })
@@ -387,4 +412,82 @@ fn call_listener(
     // Long generations happen inside one native call: free each piece's local reference now.
     env.delete_local_ref(piece)?;
     result?.z()
+}
+
+/// Grammar-constrained JSON under `schema_json`, from a raw prompt or (when `prompt` is null)
+/// a conversation.
+#[no_mangle]
+pub extern "system" fn Java_io_llmedge_NativeBridge_sessionGenerateJson<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    prompt: JString<'l>,
+    messages: JObjectArray<'l>,
+    schema_json: JString<'l>,
+    options: JObject<'l>,
+) -> jobject {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let boxed = session_ref(handle)?;
+        let prompt = optional_string(env, &prompt)?;
+        let messages = if prompt.is_none() {
+            chat_messages(env, &messages)?
+        } else {
+            Vec::new()
+        };
+        let schema = parse_schema(&string_arg(env, &schema_json, "schema")?)?;
+        let options = generate_options(env, &options)?;
+        let mut session = boxed.session.lock().unwrap_or_else(PoisonError::into_inner);
+        let out = match &prompt {
+            Some(text) => session.generate_json(text.as_str(), &schema, &options)?,
+            None => session.chat_json(&messages, &schema, &options)?,
+        };
+        drop(session);
+        Ok(new_json_completion(env, &out)?.into_raw())
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_llmedge_NativeBridge_sessionRunTemplate<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    template: jlong,
+    variables_json: JString<'l>,
+    options: JObject<'l>,
+) -> jobject {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let boxed = session_ref(handle)?;
+        let template = templates::template_ref(template)?;
+        let variables = variables_arg(env, &variables_json)?;
+        let options = generate_options(env, &options)?;
+        let out = boxed
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .run_template(template, &variables, &options)?;
+        Ok(new_template_output(env, &out)?.into_raw())
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_llmedge_NativeBridge_sessionRunDynamic<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    template: jlong,
+    request: JString<'l>,
+    options: JObject<'l>,
+) -> jobject {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let boxed = session_ref(handle)?;
+        let template = templates::template_ref(template)?;
+        let request = string_arg(env, &request, "request")?;
+        let options = generate_options(env, &options)?;
+        let out = boxed
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .run_dynamic(template, &request, &options)?;
+        Ok(new_dynamic_flow_output(env, &out)?.into_raw())
+    })
 }

@@ -74,7 +74,9 @@ pub struct AuditLog {
 
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuditLog").field("dir", &self.dir()).finish()
+        f.debug_struct("AuditLog")
+            .field("dir", &self.dir())
+            .finish()
     }
 }
 
@@ -128,7 +130,11 @@ impl AuditLog {
             .map_err(|e| Error::io(&config.dir, e))?;
         let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
         open.retain(|(_, log)| log.strong_count() > 0);
-        if let Some(log) = open.iter().find(|(dir, _)| *dir == key).and_then(|(_, l)| l.upgrade()) {
+        if let Some(log) = open
+            .iter()
+            .find(|(dir, _)| *dir == key)
+            .and_then(|(_, l)| l.upgrade())
+        {
             return Ok(log);
         }
         let log = Arc::new(AuditLog::open(config)?);

@@ -1,10 +1,22 @@
 //! Sensitive-term lexicons and the multi-pattern matcher.
 //!
-//! Terms are normalised (see [`super::normalize`]) and compiled once into an Aho-Corasick
-//! DFA. A scan walks the original text a char at a time, normalises it on the fly and steps
-//! the DFA over the normalised, separator-free bytes, so "b.o.m.b", "炸 药" and "炸*药" reach
-//! the automaton as "bomb" and "炸药". A small ring buffer maps every normalised byte back
-//! to its original offset, so matches are reported as byte spans of the original text.
+//! Terms are normalised (see [`super::normalize`]) and compiled once. A scan walks the
+//! original text a char at a time, normalises it on the fly and matches the terms against
+//! the normalised, separator-free char stream, so "b.o.m.b", "炸 药" and "炸*药" are seen
+//! as "bomb" and "炸药". Every normalised char keeps the offset of the original char it came
+//! from, so matches are reported as byte spans of the original text.
+//!
+//! The matcher works on chars, not bytes. Every char that occurs in some term gets a small
+//! id (any other char gets 0, which no term contains); ASCII and Han chars are looked up in
+//! flat tables that already include lower-casing and traditional → simplified, so text that
+//! is mostly ASCII and Han never goes through the general normaliser. The ids of the last
+//! four normalised chars form one 64-bit word; at every char, the 2-, 3- and 4-char grams
+//! ending there are tested against a small Bloom filter of the terms' first up-to-four
+//! chars, and only the rare grams that pass are looked up in a hash table and, for longer
+//! terms, compared char by char with the text that follows. A term that must start on a
+//! word edge (see below) is only tried where it could: after a char that is not a letter or
+//! digit. (With more than 65,535 distinct term chars the lexicon falls back to a byte-level
+//! Aho-Corasick DFA over the same normalised stream; both report the same matches.)
 //!
 //! Because separators are invisible to the automaton, every raw hit is checked against the
 //! original text before it counts:
@@ -31,6 +43,7 @@
 //! ```
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 
 use aho_corasick::automaton::Automaton;
@@ -83,7 +96,7 @@ pub struct LexMatch {
 /// Normalised terms compiled into one automaton.
 #[derive(Debug, Clone)]
 pub struct Lexicon {
-    dfa: DFA,
+    engine: Engine,
     patterns: Vec<Pattern>,
     /// Proper prefixes of every normalised pattern: a stream tail in this set may still
     /// grow into a match, so the stream filter holds it back.
@@ -91,6 +104,15 @@ pub struct Lexicon {
     /// Longest pattern in normalised chars.
     max_chars: usize,
     normalizer: Normalizer,
+}
+
+/// The automaton behind a lexicon.
+#[derive(Debug, Clone)]
+enum Engine {
+    /// The char-level matcher (the normal case).
+    Chars(Box<CharMatcher>),
+    /// A byte-level DFA over the normalised stream, for alphabets too large for 16-bit ids.
+    Dfa(Box<DFA>),
 }
 
 /// A compiled pattern: the most severe term that normalises to it.
@@ -171,7 +193,7 @@ impl Lexicon {
                 }
             }
         }
-        Lexicon::build(specs, normalizer).map_err(|(i, reason)| {
+        Lexicon::build(specs, normalizer, false).map_err(|(i, reason)| {
             let (path, text, at) = origins[i];
             policy_error(path, text, Some(at), &reason)
         })
@@ -179,14 +201,16 @@ impl Lexicon {
 
     /// Compiles terms given in code (tests, benchmarks, callers with their own storage).
     pub fn from_terms(terms: Vec<TermSpec>, normalizer: Normalizer) -> Result<Lexicon> {
-        Lexicon::build(terms, normalizer)
+        Lexicon::build(terms, normalizer, false)
             .map_err(|(i, reason)| Error::InvalidArgument(format!("lexicon term #{i}: {reason}")))
     }
 
-    /// Errors carry the index of the offending term.
+    /// Errors carry the index of the offending term. `force_dfa` selects the byte-level
+    /// engine even where the char-level one applies (tests compare the two).
     fn build(
         specs: Vec<TermSpec>,
         normalizer: Normalizer,
+        force_dfa: bool,
     ) -> std::result::Result<Lexicon, (usize, String)> {
         let mut by_norm: HashMap<String, usize> = HashMap::new();
         let mut norms: Vec<String> = Vec::new();
@@ -250,15 +274,25 @@ impl Lexicon {
                 prefixes.insert(Box::from(&norm[..i]));
             }
         }
-        let dfa = DFA::builder()
-            .match_kind(MatchKind::Standard)
-            .start_kind(aho_corasick::StartKind::Unanchored)
-            .prefilter(false)
-            .byte_classes(true)
-            .build(&norms)
-            .map_err(|e| (0, format!("cannot compile lexicon: {e}")))?;
+        let chars = if force_dfa {
+            None
+        } else {
+            CharMatcher::new(&norms, normalizer)
+        };
+        let engine = match chars {
+            Some(m) => Engine::Chars(Box::new(m)),
+            None => Engine::Dfa(Box::new(
+                DFA::builder()
+                    .match_kind(MatchKind::Standard)
+                    .start_kind(aho_corasick::StartKind::Unanchored)
+                    .prefilter(false)
+                    .byte_classes(true)
+                    .build(&norms)
+                    .map_err(|e| (0, format!("cannot compile lexicon: {e}")))?,
+            )),
+        };
         Ok(Lexicon {
-            dfa,
+            engine,
             patterns,
             prefixes,
             max_chars,
@@ -307,12 +341,30 @@ impl Lexicon {
         self.patterns[hit.pattern].spec.action
     }
 
-    /// Runs the automaton over `text[from..]` and reports every raw hit (unchecked).
+    /// Runs the matcher over `text[from..]` and reports the raw hits (unchecked), in order of
+    /// end, then of start. Hits that [`Lexicon::check`] would reject by the start word-edge
+    /// rule alone may be left out (every caller ignores rejected hits).
     pub(crate) fn scan_hits(&self, text: &str, from: usize, mut f: impl FnMut(Hit)) {
         if self.patterns.is_empty() {
             return;
         }
-        let dfa = &self.dfa;
+        match &self.engine {
+            Engine::Chars(m) => {
+                let mut found = Vec::new();
+                m.scan(self.normalizer, text, from, &mut found);
+                // Terms longer than four chars are found (and verified) at their fourth char,
+                // before shorter ones that end earlier.
+                found.sort_unstable_by_key(|h| (h.nend, h.nstart));
+                for h in found {
+                    f(h.hit);
+                }
+            }
+            Engine::Dfa(dfa) => self.scan_hits_dfa(dfa, text, from, f),
+        }
+    }
+
+    /// The byte-level engine: steps the DFA over the normalised bytes.
+    fn scan_hits_dfa(&self, dfa: &DFA, text: &str, from: usize, mut f: impl FnMut(Hit)) {
         let Ok(mut sid) = dfa.start_state(Anchored::No) else {
             return;
         };
@@ -329,7 +381,7 @@ impl Lexicon {
                     npos += 1;
                     sid = dfa.next_state(Anchored::No, sid, m);
                     if dfa.is_special(sid) && dfa.is_match(sid) {
-                        self.report(sid, npos, &ring, i + 1, &mut f);
+                        report(dfa, sid, npos, &ring, i + 1, &mut f);
                     }
                 }
                 i += 1;
@@ -348,7 +400,7 @@ impl Lexicon {
                         npos += 1;
                         sid = dfa.next_state(Anchored::No, sid, nb);
                         if dfa.is_special(sid) && dfa.is_match(sid) {
-                            self.report(sid, npos, &ring, i + 3, &mut f);
+                            report(dfa, sid, npos, &ring, i + 3, &mut f);
                         }
                     }
                     i += 3;
@@ -363,31 +415,11 @@ impl Lexicon {
                     npos += 1;
                     sid = dfa.next_state(Anchored::No, sid, nb);
                     if dfa.is_special(sid) && dfa.is_match(sid) {
-                        self.report(sid, npos, &ring, end, &mut f);
+                        report(dfa, sid, npos, &ring, end, &mut f);
                     }
                 }
             }
             i = end;
-        }
-    }
-
-    #[cold]
-    fn report(
-        &self,
-        sid: aho_corasick::automaton::StateID,
-        npos: usize,
-        ring: &[usize; RING],
-        end: usize,
-        f: &mut impl FnMut(Hit),
-    ) {
-        for k in 0..self.dfa.match_len(sid) {
-            let pid = self.dfa.match_pattern(sid, k);
-            let start = ring[(npos - self.dfa.pattern_len(pid)) % RING];
-            f(Hit {
-                pattern: pid.as_usize(),
-                start,
-                end,
-            });
         }
     }
 
@@ -413,9 +445,16 @@ impl Lexicon {
     }
 
     fn gaps_ok(&self, span: &str, p: &Pattern) -> bool {
-        // (first char, last char, length in original chars, normalised chars before it,
-        // whether the gap before it holds clause punctuation)
-        let mut runs: Vec<(char, char, usize, usize, bool)> = Vec::new();
+        // Runs of content chars: (first char, last char, length in original chars,
+        // normalised chars before it, whether the gap before it holds clause punctuation).
+        // Each gap is judged once the run after it is complete.
+        type Run = (char, char, usize, usize, bool);
+        let gap_ok = |a: Run, b: Run| {
+            p.breaks.contains(&b.3)
+                || (!b.4 && ((is_han(a.1) && is_han(b.0)) || (a.2 == 1 && b.2 == 1)))
+        };
+        let mut prev: Option<Run> = None;
+        let mut cur: Option<Run> = None;
         let mut buf = NormBuf::default();
         let mut nchars = 0;
         let mut in_run = false;
@@ -428,12 +467,20 @@ impl Lexicon {
                     clause |= "，。、；：！？".contains(c);
                 }
                 CharClass::Content => {
-                    match runs.last_mut() {
+                    match &mut cur {
                         Some(r) if in_run => {
                             r.1 = c;
                             r.2 += 1;
                         }
-                        _ => runs.push((c, c, 1, nchars, clause)),
+                        _ => {
+                            if let (Some(a), Some(b)) = (prev, cur) {
+                                if !gap_ok(a, b) {
+                                    return false;
+                                }
+                            }
+                            prev = cur;
+                            cur = Some((c, c, 1, nchars, clause));
+                        }
                     }
                     in_run = true;
                     clause = false;
@@ -441,11 +488,10 @@ impl Lexicon {
                 }
             }
         }
-        runs.windows(2).all(|w| {
-            let (a, b) = (w[0], w[1]);
-            p.breaks.contains(&b.3)
-                || (!b.4 && ((is_han(a.1) && is_han(b.0)) || (a.2 == 1 && b.2 == 1)))
-        })
+        match (prev, cur) {
+            (Some(a), Some(b)) => gap_ok(a, b),
+            _ => true,
+        }
     }
 
     /// Where a match could still begin in `text[from..]` if more text follows: the original
@@ -473,6 +519,482 @@ impl Lexicon {
             .find(|(i, _)| self.prefixes.contains(&norm.text[*i..]))
             .map(|(i, _)| start + norm.original_span(i, i + 1).0)
     }
+}
+
+/// Reports the DFA's matches at `sid`.
+#[cold]
+fn report(
+    dfa: &DFA,
+    sid: aho_corasick::automaton::StateID,
+    npos: usize,
+    ring: &[usize; RING],
+    end: usize,
+    f: &mut impl FnMut(Hit),
+) {
+    for k in 0..dfa.match_len(sid) {
+        let pid = dfa.match_pattern(sid, k);
+        let start = ring[(npos - dfa.pattern_len(pid)) % RING];
+        f(Hit {
+            pattern: pid.as_usize(),
+            start,
+            end,
+        });
+    }
+}
+
+/// A letter or digit outside Han: the chars word edges are made of.
+#[inline]
+fn wordy(c: char) -> bool {
+    c.is_alphanumeric() && !is_han(c)
+}
+
+/// Fast hasher for the matcher's integer keys (ids, packed grams).
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(23) ^ n).wrapping_mul(GOLDEN);
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Char table entries: the normalised char's id (0: in no term) and flags.
+const ID_MASK: u32 = 0xFFFF;
+/// The normalised char is a letter or digit outside Han (a term starting with it must
+/// start on a word edge).
+const WORDY: u32 = 1 << 16;
+/// Some term is this one char.
+const SINGLE: u32 = 1 << 17;
+/// The original char is a separator or invisible: it produces no normalised char.
+const SKIP: u32 = 1 << 18;
+/// The original char is a letter or digit outside Han (the next char is not on a word edge).
+const ORIG_WORDY: u32 = 1 << 19;
+/// The original char normalises to several chars: take the general path.
+const GENERIC: u32 = 1 << 20;
+/// Masks of the last 2 and 3 ids in the gram word.
+const GRAM2: u64 = 0xFFFF_FFFF;
+const GRAM3: u64 = 0xFFFF_FFFF_FFFF;
+
+/// A one-hash Bloom filter over packed grams.
+#[derive(Clone)]
+struct Bloom {
+    bits: Box<[u64]>,
+    /// 64 minus log2 of the number of bits.
+    shift: u32,
+}
+
+impl Bloom {
+    fn new<'a>(keys: impl ExactSizeIterator<Item = &'a u64> + Clone, bits_per_key: usize) -> Bloom {
+        let bits = (keys.len() * bits_per_key)
+            .next_power_of_two()
+            .clamp(1 << 12, 1 << 24);
+        let shift = 64 - bits.trailing_zeros();
+        let mut bloom = Bloom {
+            bits: vec![0u64; bits / 64].into_boxed_slice(),
+            shift,
+        };
+        for &key in keys {
+            let h = bloom.hash(key);
+            bloom.bits[h >> 6] |= 1 << (h & 63);
+        }
+        bloom
+    }
+
+    #[inline(always)]
+    fn hash(&self, key: u64) -> usize {
+        (key.wrapping_mul(GOLDEN) >> self.shift) as usize
+    }
+
+    #[inline(always)]
+    fn maybe(&self, key: u64) -> bool {
+        let h = self.hash(key);
+        (self.bits[h >> 6] >> (h & 63)) & 1 != 0
+    }
+}
+
+/// The char-level matcher (see the module docs).
+#[derive(Clone)]
+struct CharMatcher {
+    /// Original char (any in the Basic Multilingual Plane) → entry. Chars that normalise to
+    /// one char carry that char's id; separators and invisibles are `SKIP`; the rest (and
+    /// chars beyond the BMP) are `GENERIC`.
+    table: Box<[u32]>,
+    /// Normalised char → entry, for the general path.
+    alphabet: IdMap<char, u32>,
+    /// The packed first two ids of every term with at least two chars.
+    gate: Bloom,
+    /// The keys of `grams`. A packed gram's length shows in its highest non-zero id.
+    bloom: Bloom,
+    /// Bit 1, 2, 3: some term has 2, 3, at least 4 chars.
+    lens: u32,
+    /// Id → pattern, for one-char terms.
+    single: IdMap<u32, u32>,
+    /// Packed 2- or 3-gram → (pattern, 0); packed 4-gram → range of `long`.
+    grams: IdMap<u64, (u32, u32)>,
+    /// Terms of at least four chars, grouped by their first four: (pattern, range of
+    /// `rest` holding the ids after the fourth).
+    long: Vec<(u32, u32, u32)>,
+    rest: Vec<u16>,
+}
+
+impl std::fmt::Debug for CharMatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CharMatcher")
+            .field("alphabet", &self.alphabet.len())
+            .field("grams", &self.grams.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A raw hit with its normalised char span (for ordering).
+struct Found {
+    nend: usize,
+    nstart: usize,
+    hit: Hit,
+}
+
+/// Scan state.
+struct Window {
+    /// Ids of the last four normalised chars, newest in the low 16 bits.
+    grams: u64,
+    /// Bit k: the char k back may start a term (its id is not 0 and the start word-edge
+    /// rule does not rule it out).
+    starts: u32,
+    /// Bit k: the two chars from k + 1 back may begin a term.
+    gates: u32,
+    /// Original offsets of the last four normalised chars, indexed by position % 4.
+    offs: [usize; 4],
+    /// Normalised chars so far.
+    n: usize,
+    /// Scratch for verifying long terms: (id, end of the original char) of chars ahead.
+    ahead: Vec<(u16, usize)>,
+}
+
+/// Where the current normalised char came from: the original char's span and the char's
+/// index among the chars its normalisation produced.
+#[derive(Clone, Copy)]
+struct Origin {
+    start: usize,
+    end: usize,
+    sub: usize,
+}
+
+impl CharMatcher {
+    /// `None` when the terms use more distinct chars than 16-bit ids can name.
+    fn new(norms: &[String], normalizer: Normalizer) -> Option<CharMatcher> {
+        let mut alphabet: IdMap<char, u32> = IdMap::default();
+        for c in norms.iter().flat_map(|n| n.chars()) {
+            let next = alphabet.len() + 1;
+            alphabet.entry(c).or_insert(next as u32);
+        }
+        if alphabet.len() > ID_MASK as usize {
+            return None;
+        }
+        for (c, e) in alphabet.iter_mut() {
+            if wordy(*c) {
+                *e |= WORDY;
+            }
+        }
+        let mut single = IdMap::default();
+        let mut grams = IdMap::default();
+        let mut firsts = HashSet::new();
+        let mut groups: Vec<(u64, Vec<(u32, Vec<u16>)>)> = Vec::new();
+        let mut group_of: IdMap<u64, usize> = IdMap::default();
+        let mut lens = 0;
+        let pack = |ids: &[u16]| ids.iter().fold(0u64, |k, &i| (k << 16) | u64::from(i));
+        for (pi, norm) in norms.iter().enumerate() {
+            let ids: Vec<u16> = norm
+                .chars()
+                .map(|c| (alphabet[&c] & ID_MASK) as u16)
+                .collect();
+            let pi = pi as u32;
+            if ids.len() >= 2 {
+                firsts.insert(pack(&ids[..2]));
+            }
+            match ids.len() {
+                0 => {}
+                1 => {
+                    single.insert(u32::from(ids[0]), pi);
+                    if let Some(e) = norm.chars().next().and_then(|c| alphabet.get_mut(&c)) {
+                        *e |= SINGLE;
+                    }
+                }
+                2 | 3 => {
+                    lens |= 1 << (ids.len() - 1);
+                    grams.insert(pack(&ids), (pi, 0));
+                }
+                _ => {
+                    lens |= 1 << 3;
+                    let key = pack(&ids[..4]);
+                    let g = *group_of.entry(key).or_insert_with(|| {
+                        groups.push((key, Vec::new()));
+                        groups.len() - 1
+                    });
+                    groups[g].1.push((pi, ids[4..].to_vec()));
+                }
+            }
+        }
+        let mut long = Vec::new();
+        let mut rest = Vec::new();
+        for (key, members) in groups {
+            let first = long.len() as u32;
+            for (pi, tail) in members {
+                long.push((pi, rest.len() as u32, (rest.len() + tail.len()) as u32));
+                rest.extend(tail);
+            }
+            grams.insert(key, (first, long.len() as u32));
+        }
+        // The gate is probed at almost every char: keep it small enough for L1/L2.
+        let gate = Bloom::new(firsts.iter(), 16);
+        let bloom = Bloom::new(grams.keys(), 32);
+        let entry = |c: char| alphabet.get(&c).copied().unwrap_or(0);
+        let mut buf = NormBuf::default();
+        let table = (0..=0xFFFF)
+            .map(|cp| {
+                let Some(c) = char::from_u32(cp) else {
+                    return GENERIC;
+                };
+                let orig = if wordy(c) { ORIG_WORDY } else { 0 };
+                if normalizer.classify(c, &mut buf) != CharClass::Content {
+                    return SKIP | orig;
+                }
+                let mut out = buf.as_str().chars();
+                match (out.next(), out.next()) {
+                    (Some(nc), None) => entry(nc) | orig,
+                    _ => GENERIC | orig,
+                }
+            })
+            .collect();
+        Some(CharMatcher {
+            table,
+            alphabet,
+            gate,
+            bloom,
+            lens,
+            single,
+            grams,
+            long,
+            rest,
+        })
+    }
+
+    /// The entry of a normalised char.
+    fn entry(&self, c: char) -> u32 {
+        if c.is_ascii() {
+            self.table[c as usize]
+        } else {
+            self.alphabet.get(&c).copied().unwrap_or(0)
+        }
+    }
+
+    /// The table entry of the char at `bytes[i]` (a char boundary) and its length in bytes;
+    /// `GENERIC` for chars beyond the BMP.
+    #[inline(always)]
+    fn lookup(&self, bytes: &[u8], i: usize) -> (u32, usize) {
+        let b = bytes[i];
+        if b < 0x80 {
+            return (self.table[usize::from(b)], 1);
+        }
+        let cont = |k: usize| u32::from(bytes.get(i + k).copied().unwrap_or(0) & 0x3F);
+        let (cp, len) = if b < 0xE0 {
+            ((u32::from(b & 0x1F) << 6) | cont(1), 2)
+        } else if b < 0xF0 {
+            ((u32::from(b & 0x0F) << 12) | (cont(1) << 6) | cont(2), 3)
+        } else {
+            return (GENERIC, 4);
+        };
+        (self.table[cp as usize & 0xFFFF], len)
+    }
+
+    /// Collects the raw hits in `text[from..]`, leaving out those the start word-edge rule
+    /// rejects.
+    fn scan(&self, normalizer: Normalizer, text: &str, from: usize, found: &mut Vec<Found>) {
+        let bytes = text.as_bytes();
+        let mut win = Window {
+            grams: 0,
+            starts: 0,
+            gates: 0,
+            offs: [0; 4],
+            n: 0,
+            ahead: Vec::new(),
+        };
+        let mut prev_wordy = text[..from].chars().next_back().is_some_and(wordy);
+        let mut buf = NormBuf::default();
+        let mut i = from;
+        while i < bytes.len() {
+            let (e, len) = self.lookup(bytes, i);
+            let elig = !prev_wordy;
+            prev_wordy = e & ORIG_WORDY != 0;
+            if e & (SKIP | GENERIC) == 0 {
+                let at = Origin {
+                    start: i,
+                    end: i + len,
+                    sub: 0,
+                };
+                self.step(&mut win, e, elig, at, normalizer, text, found);
+            } else if e & GENERIC != 0 {
+                let c = text[i..].chars().next().unwrap_or_default();
+                let end = i + c.len_utf8();
+                prev_wordy = wordy(c);
+                if normalizer.classify(c, &mut buf) == CharClass::Content {
+                    for (sub, nc) in buf.as_str().chars().enumerate() {
+                        let at = Origin { start: i, end, sub };
+                        self.step(&mut win, self.entry(nc), elig, at, normalizer, text, found);
+                    }
+                }
+                i = end;
+                continue;
+            }
+            i += len;
+        }
+    }
+
+    /// Takes one normalised char: `e` is its entry, `elig` whether the original char before
+    /// it is not a letter or digit.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &self,
+        win: &mut Window,
+        e: u32,
+        elig: bool,
+        at: Origin,
+        normalizer: Normalizer,
+        text: &str,
+        found: &mut Vec<Found>,
+    ) {
+        let id = e & ID_MASK;
+        let q = win.n;
+        win.n += 1;
+        win.offs[q & 3] = at.start;
+        win.grams = (win.grams << 16) | u64::from(id);
+        let start = id != 0 && (elig || e & WORDY == 0);
+        win.starts = (win.starts << 1) | u32::from(start);
+        let gate = id != 0 && win.starts & 0b10 != 0 && self.gate.maybe(win.grams & GRAM2);
+        win.gates = (win.gates << 1) | u32::from(gate);
+        if e & SINGLE != 0 && start {
+            if let Some(&p) = self.single.get(&id) {
+                push_found(found, p, q, q, at.start, at.end);
+            }
+        }
+        let probe = win.gates & (self.lens >> 1);
+        if probe == 0 {
+            return;
+        }
+        if probe & 0b1 != 0 && self.bloom.maybe(win.grams & GRAM2) {
+            self.short(win, win.grams & GRAM2, 2, q, at, found);
+        }
+        if probe & 0b10 != 0 && self.bloom.maybe(win.grams & GRAM3) {
+            self.short(win, win.grams & GRAM3, 3, q, at, found);
+        }
+        if probe & 0b100 != 0 && self.bloom.maybe(win.grams) {
+            self.long(win, q, at, normalizer, text, found);
+        }
+    }
+
+    /// A term of `len` (2 or 3) chars ending at `q`, if `key` is one.
+    #[cold]
+    #[inline(never)]
+    fn short(
+        &self,
+        win: &Window,
+        key: u64,
+        len: usize,
+        q: usize,
+        at: Origin,
+        out: &mut Vec<Found>,
+    ) {
+        if let Some(&(p, _)) = self.grams.get(&key) {
+            let s = q + 1 - len;
+            push_found(out, p, s, q, win.offs[s & 3], at.end);
+        }
+    }
+
+    /// Terms of four chars or more whose first four end at `q`.
+    #[cold]
+    #[inline(never)]
+    fn long(
+        &self,
+        win: &mut Window,
+        q: usize,
+        at: Origin,
+        normalizer: Normalizer,
+        text: &str,
+        out: &mut Vec<Found>,
+    ) {
+        let Some(&(first, last)) = self.grams.get(&win.grams) else {
+            return;
+        };
+        let s = q - 3;
+        let start = win.offs[s & 3];
+        // The normalised chars after `q`, read on demand.
+        let ahead = &mut win.ahead;
+        ahead.clear();
+        let bytes = text.as_bytes();
+        let mut pos = at.start;
+        let mut skip = at.sub + 1;
+        let mut buf = NormBuf::default();
+        for &(p, r0, r1) in &self.long[first as usize..last as usize] {
+            let tail = &self.rest[r0 as usize..r1 as usize];
+            while ahead.len() < tail.len() && pos < bytes.len() {
+                let (e, len) = self.lookup(bytes, pos);
+                if e & (SKIP | GENERIC) == 0 {
+                    if skip == 0 {
+                        ahead.push(((e & ID_MASK) as u16, pos + len));
+                    }
+                } else if e & GENERIC != 0 {
+                    let c = text[pos..].chars().next().unwrap_or_default();
+                    let end = pos + c.len_utf8();
+                    if normalizer.classify(c, &mut buf) == CharClass::Content {
+                        for nc in buf.as_str().chars().skip(skip) {
+                            ahead.push(((self.entry(nc) & ID_MASK) as u16, end));
+                        }
+                    }
+                    skip = 0;
+                    pos = end;
+                    continue;
+                }
+                skip = 0;
+                pos += len;
+            }
+            if tail.is_empty() {
+                push_found(out, p, s, q, start, at.end);
+            } else if ahead.len() >= tail.len() && ahead.iter().zip(tail).all(|(a, t)| a.0 == *t) {
+                let end = ahead[tail.len() - 1].1;
+                push_found(out, p, s, q + tail.len(), start, end);
+            }
+        }
+    }
+}
+
+fn push_found(out: &mut Vec<Found>, p: u32, nstart: usize, nend: usize, start: usize, end: usize) {
+    out.push(Found {
+        nend,
+        nstart,
+        hit: Hit {
+            pattern: p as usize,
+            start,
+            end,
+        },
+    });
 }
 
 #[cfg(test)]
@@ -513,6 +1035,95 @@ mod tests {
         assert_eq!(found(&l, "go KILL  yourself"), ["KILL  yourself"]);
         assert!(found(&l, "bo mb").is_empty());
         assert_eq!(found(&l, "ｂ\u{200b}ｏмb"), ["ｂ\u{200b}ｏмb"]);
+    }
+
+    /// Deterministic xorshift for the differential test.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    /// Every hit the check does not reject, with its verdict, from both engines.
+    fn checked(
+        l: &Lexicon,
+        text: &str,
+        from: usize,
+        complete: bool,
+    ) -> Vec<(usize, usize, usize, Check)> {
+        let mut out = Vec::new();
+        l.scan_hits(text, from, |h| match l.check(text, h, complete) {
+            Check::Reject => {}
+            c => out.push((h.pattern, h.start, h.end, c)),
+        });
+        out
+    }
+
+    #[test]
+    fn char_engine_matches_the_dfa() {
+        // Chars that exercise every path: ASCII letters, digits, separators, Han (with
+        // traditional forms), full-width, decompositions, homoglyphs, invisibles, marks.
+        const PALETTE: &[&str] = &[
+            "a", "b", "o", "m", "B", "O", "1", " ", ".", "-", "炸", "药", "藥", "弹", "彈", "制",
+            "造", "，", "。", "ｂ", "Ｏ", "\u{200b}", "\u{00ad}", "㎒", "h", "z", "м", "о", "é",
+            "e\u{301}", "ﬁ", "f", "i", "①", "ß", "s", "😀", "ア", "\u{4dc0}", "\u{f900}",
+            "\u{3400}", "*", "\t", "\u{1}",
+        ];
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        for round in 0..300 {
+            let mut gen = |rng: &mut Rng, n: usize| -> String {
+                (0..n).map(|_| PALETTE[rng.below(PALETTE.len())]).collect()
+            };
+            let n_terms = 1 + rng.below(12);
+            let terms: Vec<TermSpec> = (0..n_terms)
+                .filter_map(|i| {
+                    let len = 1 + rng.below(7);
+                    let term = gen(&mut rng, len);
+                    let n = Normalizer::new(true).normalize(&term);
+                    (!n.text.is_empty() && n.text.len() < RING).then(|| TermSpec {
+                        term,
+                        category: "t".into(),
+                        action: [Action::Flag, Action::Mask, Action::Block][i % 3],
+                    })
+                })
+                .collect();
+            for t2s in [true, false] {
+                let norm = Normalizer::new(t2s);
+                let fast = Lexicon::from_terms(terms.clone(), norm).unwrap();
+                let slow = Lexicon::build(terms.clone(), norm, true).unwrap();
+                assert!(matches!(fast.engine, Engine::Chars(_)));
+                assert!(matches!(slow.engine, Engine::Dfa(_)));
+                for _ in 0..20 {
+                    // Texts built from the terms themselves plus noise, so hits happen.
+                    let mut text = String::new();
+                    for _ in 0..1 + rng.below(6) {
+                        if rng.below(2) == 0 && !terms.is_empty() {
+                            text.push_str(&terms[rng.below(terms.len())].term);
+                        } else {
+                            let len = rng.below(5);
+                            text.push_str(&gen(&mut rng, len));
+                        }
+                    }
+                    let bounds: Vec<usize> = (0..=text.len())
+                        .filter(|&i| text.is_char_boundary(i))
+                        .collect();
+                    let from = bounds[rng.below(bounds.len())];
+                    for complete in [true, false] {
+                        assert_eq!(
+                            checked(&fast, &text, from, complete),
+                            checked(&slow, &text, from, complete),
+                            "round {round} t2s {t2s} terms {terms:?} text {text:?} from {from}"
+                        );
+                    }
+                    assert_eq!(fast.scan(&text), slow.scan(&text), "{terms:?} {text:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -86,7 +86,7 @@ pub struct OutputCheck {
 }
 
 /// A summary for the audit log: no text, no PII values.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SafetyReport {
     /// Verdict on the input.
     pub input_verdict: Option<Verdict>,
@@ -96,6 +96,9 @@ pub struct SafetyReport {
     pub categories: BTreeSet<String>,
     /// Redactions by PII kind name, input and output together.
     pub redactions: BTreeMap<String, u32>,
+    /// The guard model's decision on the input (absent when no guard model is configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<GuardDecision>,
 }
 
 impl SafetyReport {

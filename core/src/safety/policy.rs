@@ -162,6 +162,10 @@ impl SafetyPolicy {
             })?;
             policy.extra_lexicons.push((full, contents));
         }
+        if let Some(model) = &policy.guard.model_path {
+            // Like lexicon files, a relative guard model path is relative to the policy file.
+            policy.guard.model_path = Some(base.join(model));
+        }
         for b in &policy.lexicon.builtin {
             if b != "zh" && b != "en" {
                 let at = text.find(&format!("\"{b}\""));

@@ -1,7 +1,6 @@
 //! The streaming filter never emits a blocked term, whatever the chunking, and loses
 //! nothing from allowed text.
 
-
 use std::sync::Arc;
 
 use llmedge::safety::{
@@ -147,7 +146,10 @@ proptest! {
 fn masks_and_pii_in_stream_match_the_whole_text_result() {
     let policy_text = format!(
         "[lexicon]\nbuiltin = []\nfiles = [{:?}]\n[pii]\noutput_action = \"mask\"\n",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/safety/test_lexicon.toml")
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/safety/test_lexicon.toml"
+        )
     );
     let safety = Safety::new(SafetyPolicy::from_toml_str(&policy_text).unwrap()).unwrap();
     for text in [

@@ -8,6 +8,8 @@ public enum FinishReason: String, Sendable {
     case length
     /// `Session.cancel()`, a callback returning false, or a cancelled task/stream.
     case cancelled
+    /// The safety policy refused the input or stopped the output.
+    case contentFilter = "content_filter"
 }
 
 /// Token counts of a request.
@@ -54,6 +56,7 @@ public struct Completion: Sendable {
         switch reason {
         case LLMEDGE_FINISH_LENGTH: finishReason = .length
         case LLMEDGE_FINISH_CANCELLED: finishReason = .cancelled
+        case LLMEDGE_FINISH_CONTENT_FILTER: finishReason = .contentFilter
         default: finishReason = .stop
         }
 

@@ -31,6 +31,12 @@ public struct LlmedgeError: Error, Equatable, CustomStringConvertible, Sendable 
     public static let tokenize: Int32 = 23
     public static let template: Int32 = 30
     public static let noChatTemplate: Int32 = 31
+    public static let templateVariables: Int32 = 32
+    public static let grammar: Int32 = 33
+    public static let structuredOutput: Int32 = 34
+    public static let safetyBlocked: Int32 = 40
+    public static let policy: Int32 = 41
+    public static let audit: Int32 = 42
     public static let io: Int32 = 50
     public static let checksumMismatch: Int32 = 51
     public static let fetch: Int32 = 52

@@ -9,17 +9,21 @@ public final class Completion {
     private final FinishReason finishReason;
     private final Usage usage;
     private final Timings timings;
+    private final String requestId;
+    private final String safetyJson;
 
     /** Built by the native library. */
     Completion(String text, int[] tokens, int finishReason, int promptTokens, int completionTokens,
             double timeToFirstTokenMs, double promptMs, double generationMs, double promptTokensPerSecond,
-            double generationTokensPerSecond) {
+            double generationTokensPerSecond, String requestId, String safetyJson) {
         this.text = text;
         this.tokens = tokens;
         this.finishReason = FinishReason.values()[finishReason];
         this.usage = new Usage(promptTokens, completionTokens);
         this.timings = new Timings(timeToFirstTokenMs, promptMs, generationMs, promptTokensPerSecond,
                 generationTokensPerSecond);
+        this.requestId = requestId;
+        this.safetyJson = safetyJson;
     }
 
     /** The generated text (stop strings excluded). */
@@ -44,9 +48,26 @@ public final class Completion {
         return timings;
     }
 
+    /**
+     * The request's id: the one given with {@link GenerateOptions.Builder#requestId}, else a
+     * generated one. The audit log records the request under this id.
+     */
+    public String requestId() {
+        return requestId;
+    }
+
+    /**
+     * The safety summary as JSON ({@code input_verdict}, {@code output_verdict},
+     * {@code categories}, {@code redactions}; no text, no PII values), or null when the session
+     * runs without the safety layer ({@link SessionOptions.Builder#safetyEnabled(boolean)}).
+     */
+    public String safetyJson() {
+        return safetyJson;
+    }
+
     @Override
     public String toString() {
-        return "Completion{finishReason=" + finishReason + ", " + usage + ", tokens=" + Arrays.toString(tokens)
+        return "Completion{finishReason=" + finishReason + ", requestId=" + requestId + ", " + usage + ", tokens=" + Arrays.toString(tokens)
                 + ", text=" + text + "}";
     }
 }

@@ -33,6 +33,18 @@ public enum ErrorCode {
     TEMPLATE(30),
     /** The model has no chat template and the caller gave none. */
     NO_CHAT_TEMPLATE(31),
+    /** A prompt template got missing or unknown variables (the message lists both). */
+    TEMPLATE_VARIABLES(32),
+    /** A JSON schema, regex or grammar cannot be turned into a llama.cpp grammar. */
+    GRAMMAR(33),
+    /** Constrained output is unusable: generation stopped before the JSON was complete. */
+    STRUCTURED_OUTPUT(34),
+    /** The request or the output was blocked by the safety policy. */
+    SAFETY_BLOCKED(40),
+    /** A safety policy or lexicon file is invalid (the message names the file and line). */
+    POLICY(41),
+    /** The audit log could not be opened, written or recovered (the message names the file). */
+    AUDIT(42),
     /** A file could not be read or written. */
     IO(50),
     /** A downloaded or cached file does not have the expected SHA-256. */

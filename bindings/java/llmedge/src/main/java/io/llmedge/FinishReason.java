@@ -7,9 +7,14 @@ public enum FinishReason {
     /** {@code maxTokens} or the context window was reached. */
     LENGTH,
     /** The caller cancelled ({@link Session#cancel()}, a listener returning false, a closed stream). */
-    CANCELLED;
+    CANCELLED,
+    /**
+     * The safety policy refused the input (the text is then the refusal message and no token was
+     * generated) or stopped the output (the text ends before the blocked term).
+     */
+    CONTENT_FILTER;
 
-    /** The OpenAI-style name: {@code stop}, {@code length}, {@code cancelled}. */
+    /** The OpenAI-style name: {@code stop}, {@code length}, {@code cancelled}, {@code content_filter}. */
     public String wireName() {
         return name().toLowerCase(java.util.Locale.ROOT);
     }

@@ -34,6 +34,19 @@ public final class GenerateOptions {
     private final float[] logitBiasValues;
     private final boolean ignoreEos;
     private final int truncation;
+    // 0 none, 1 JSON schema, 2 choices, 3 regex, 4 grammar; constraintText holds the schema,
+    // regex or grammar, choices the choice list.
+    private final int constraintKind;
+    private final String constraintText;
+    private final String[] choices;
+    private final String requestId;
+    private final String tenant;
+
+    private static final int NO_CONSTRAINT = 0;
+    private static final int JSON_SCHEMA = 1;
+    private static final int CHOICE = 2;
+    private static final int REGEX = 3;
+    private static final int GRAMMAR = 4;
 
     private GenerateOptions(Builder b) {
         this.maxTokens = b.maxTokens;
@@ -58,6 +71,11 @@ public final class GenerateOptions {
         }
         this.ignoreEos = b.ignoreEos;
         this.truncation = b.truncation.ordinal();
+        this.constraintKind = b.constraintKind;
+        this.constraintText = b.constraintText;
+        this.choices = b.choices == null ? null : b.choices.toArray(new String[0]);
+        this.requestId = b.requestId;
+        this.tenant = b.tenant;
     }
 
     /** The core's defaults. */
@@ -89,6 +107,11 @@ public final class GenerateOptions {
         }
         b.ignoreEos = ignoreEos;
         b.truncation = Truncation.values()[truncation];
+        b.constraintKind = constraintKind;
+        b.constraintText = constraintText;
+        b.choices = choices == null ? null : new ArrayList<>(Arrays.asList(choices));
+        b.requestId = requestId;
+        b.tenant = tenant;
         return b;
     }
 
@@ -159,12 +182,59 @@ public final class GenerateOptions {
         return Truncation.values()[truncation];
     }
 
+    /** The JSON schema the output must follow, or null. */
+    public String getJsonSchema() {
+        return constraintKind == JSON_SCHEMA ? constraintText : null;
+    }
+
+    /** The strings the output must be one of, or null. */
+    public List<String> getChoices() {
+        return constraintKind == CHOICE ? Collections.unmodifiableList(Arrays.asList(choices)) : null;
+    }
+
+    /** The regex the whole output must match, or null. */
+    public String getRegex() {
+        return constraintKind == REGEX ? constraintText : null;
+    }
+
+    /** The GBNF grammar the output must follow, or null. */
+    public String getGrammar() {
+        return constraintKind == GRAMMAR ? constraintText : null;
+    }
+
+    /** The request id for the audit log, or null for a generated one. */
+    public String getRequestId() {
+        return requestId;
+    }
+
+    /** The tenant of this request, or null for the session's. */
+    public String getTenant() {
+        return tenant;
+    }
+
     @Override
     public String toString() {
         return "GenerateOptions{maxTokens=" + maxTokens + ", temperature=" + temperature + ", topK=" + topK
                 + ", topP=" + topP + ", minP=" + minP + ", repeatPenalty=" + repeatPenalty + ", seed=" + seed
                 + ", greedy=" + greedy + ", stop=" + Arrays.toString(stop) + ", ignoreEos=" + ignoreEos
-                + ", truncation=" + getTruncation() + "}";
+                + ", truncation=" + getTruncation() + constraintString()
+                + (requestId != null ? ", requestId=" + requestId : "") + (tenant != null ? ", tenant=" + tenant : "")
+                + "}";
+    }
+
+    private String constraintString() {
+        switch (constraintKind) {
+            case JSON_SCHEMA:
+                return ", jsonSchema=" + constraintText;
+            case CHOICE:
+                return ", choices=" + Arrays.toString(choices);
+            case REGEX:
+                return ", regex=" + constraintText;
+            case GRAMMAR:
+                return ", grammar=" + constraintText;
+            default:
+                return "";
+        }
     }
 
     public static final class Builder {
@@ -184,6 +254,11 @@ public final class GenerateOptions {
         private final Map<Integer, Float> logitBias = new LinkedHashMap<>();
         private boolean ignoreEos = false;
         private Truncation truncation = Truncation.ERROR;
+        private int constraintKind = NO_CONSTRAINT;
+        private String constraintText = null;
+        private List<String> choices = null;
+        private String requestId = null;
+        private String tenant = null;
 
         private Builder() {}
 
@@ -291,6 +366,66 @@ public final class GenerateOptions {
 
         public Builder truncation(Truncation t) {
             this.truncation = LlmedgeException.requireNonNull(t, "truncation");
+            return this;
+        }
+
+        /**
+         * Constrain the output to JSON that validates against this JSON Schema (given as JSON
+         * text). A schema that is not JSON or cannot become a grammar throws code 33 when the
+         * request runs. Replaces any other constraint.
+         */
+        public Builder jsonSchema(String schemaJson) {
+            return constraint(JSON_SCHEMA, LlmedgeException.requireNonNull(schemaJson, "jsonSchema"), null);
+        }
+
+        /** Constrain the output to exactly one of these strings. Replaces any other constraint. */
+        public Builder choices(List<String> choices) {
+            List<String> copy = new ArrayList<>();
+            for (String c : LlmedgeException.requireNonNull(choices, "choices")) {
+                copy.add(LlmedgeException.requireNonNull(c, "choice"));
+            }
+            return constraint(CHOICE, null, copy);
+        }
+
+        /** {@link #choices(List)} from an array. */
+        public Builder choices(String... choices) {
+            return choices(Arrays.asList(LlmedgeException.requireNonNull(choices, "choices")));
+        }
+
+        /**
+         * Constrain the output to a string matching this regex in full (anchors implied). A regex
+         * a grammar cannot express (look-arounds, word boundaries) throws code 33.
+         */
+        public Builder regex(String regex) {
+            return constraint(REGEX, LlmedgeException.requireNonNull(regex, "regex"), null);
+        }
+
+        /** Constrain the output to a llama.cpp GBNF grammar whose start rule is {@code root}. */
+        public Builder grammar(String gbnf) {
+            return constraint(GRAMMAR, LlmedgeException.requireNonNull(gbnf, "grammar"), null);
+        }
+
+        /** Remove any output constraint. */
+        public Builder noConstraint() {
+            return constraint(NO_CONSTRAINT, null, null);
+        }
+
+        private Builder constraint(int kind, String text, List<String> choices) {
+            this.constraintKind = kind;
+            this.constraintText = text;
+            this.choices = choices;
+            return this;
+        }
+
+        /** The request id recorded in the audit log and returned by {@link Completion#requestId()} (default: generated). */
+        public Builder requestId(String id) {
+            this.requestId = id;
+            return this;
+        }
+
+        /** The caller or tenant of this request, overriding {@link SessionOptions.Builder#tenant(String)}. */
+        public Builder tenant(String tenant) {
+            this.tenant = tenant;
             return this;
         }
 

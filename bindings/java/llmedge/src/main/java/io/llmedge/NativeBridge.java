@@ -51,4 +51,63 @@ final class NativeBridge {
     /** Exactly one of {@code prompt}, {@code tokens}, {@code messages} is non-null. */
     static native Completion sessionGenerate(long session, String prompt, int[] tokens, ChatMessage[] messages,
             GenerateOptions options, TokenListener listener);
+
+    /** The core's error codes in numeric order, as {@code "code:name"}. */
+    static native String[] errorCodes();
+
+    /** Grammar-constrained JSON from {@code prompt}, or from {@code messages} when prompt is null. */
+    static native JsonCompletion sessionGenerateJson(long session, String prompt, ChatMessage[] messages,
+            String schemaJson, GenerateOptions options);
+
+    static native TemplateOutput sessionRunTemplate(long session, long template, String variablesJson,
+            GenerateOptions options);
+
+    static native DynamicFlowOutput sessionRunDynamic(long session, long template, String request,
+            GenerateOptions options);
+
+    // Prompt templates (bindings/java/src/templates.rs).
+
+    /** {@code format}: 0 f-string, 1 Jinja; every argument after it may be null. */
+    static native long templateNew(String name, String template, int format, String system, String defaultsJson,
+            String outputSchemaJson, String[] answerPrefixes);
+
+    static native long templateFromToml(String text);
+
+    static native void templateFree(long template);
+
+    static native String[] templateVariables(long template, boolean requiredOnly);
+
+    static native String templateRender(long template, String variablesJson);
+
+    static native ChatMessage[] templateMessages(long template, String variablesJson);
+
+    static native String templateExtractAnswer(long template, String text);
+
+    /** 0 name, 1 description, 2 format, 3 system, 4 template, 5 output schema JSON, 6 defaults JSON, 7 all as JSON. */
+    static native String templateField(long template, int field);
+
+    static native String[] templateAnswerPrefixes(long template);
+
+    static native long libraryNew(boolean builtin);
+
+    static native void libraryFree(long library);
+
+    static native void libraryAddDir(long library, String dir);
+
+    static native void libraryInsert(long library, long template);
+
+    static native long libraryGet(long library, String name);
+
+    static native String[] libraryNames(long library);
+
+    // Safety and audit (bindings/java/src/safety.rs).
+
+    /** A null path means the built-in policy. */
+    static native long safetyNew(String policyPath);
+
+    static native void safetyFree(long safety);
+
+    static native String safetyCheck(long safety, String text, boolean output);
+
+    static native VerifyReport auditVerify(String path);
 }

@@ -1,6 +1,7 @@
 package io.llmedge;
 
 import java.util.List;
+import java.util.Map;
 import java.util.function.Consumer;
 
 /**
@@ -92,6 +93,77 @@ public final class Session extends NativeResource {
     public TokenStream chatStream(List<ChatMessage> messages, GenerateOptions options) {
         ChatMessage[] array = toArray(messages);
         return new TokenStream(this, listener -> run(null, null, array, options, listener));
+    }
+
+    /**
+     * Generate JSON that validates against {@code schemaJson} (a JSON Schema as JSON text; the
+     * output is grammar-constrained). Code 33 for a schema that is not JSON or cannot become a
+     * grammar, 34 when generation stopped before the JSON was complete (raise maxTokens), 40 when
+     * the safety policy blocked the request.
+     */
+    public JsonCompletion generateJson(String prompt, String schemaJson, GenerateOptions options) {
+        LlmedgeException.requireNonNull(prompt, "prompt");
+        long h = acquire();
+        try {
+            return NativeBridge.sessionGenerateJson(h, prompt, null, schemaJson, options);
+        } finally {
+            release();
+        }
+    }
+
+    /** {@link #generateJson} for a conversation rendered with the chat template. */
+    public JsonCompletion chatJson(List<ChatMessage> messages, String schemaJson, GenerateOptions options) {
+        ChatMessage[] array = toArray(messages);
+        long h = acquire();
+        try {
+            return NativeBridge.sessionGenerateJson(h, null, array, schemaJson, options);
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * Fill {@code template} with {@code variables}, send it as a chat and post-process: the answer
+     * line of a chain-of-thought template ({@link TemplateOutput#answer()}), the JSON of a template
+     * with an output schema ({@link TemplateOutput#json()}; generation is then constrained to the
+     * schema unless {@code options} has a constraint of its own). Code 32 for missing or unknown
+     * variables. Values: see {@link PromptTemplate}.
+     */
+    public TemplateOutput runTemplate(PromptTemplate template, Map<String, ?> variables, GenerateOptions options) {
+        LlmedgeException.requireNonNull(template, "template");
+        String json = Json.object(LlmedgeException.requireNonNull(variables, "variables"));
+        long h = acquire();
+        try {
+            long t = template.acquire();
+            try {
+                return NativeBridge.sessionRunTemplate(h, t, json, options);
+            } finally {
+                template.release();
+            }
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * The two-stage dynamic flow: the model reads {@code request} and fills the template's
+     * variables as JSON (constrained to a schema of them), then the filled template is answered
+     * as in {@link #runTemplate}. Both stages are in the result.
+     */
+    public DynamicFlowOutput runDynamic(PromptTemplate template, String request, GenerateOptions options) {
+        LlmedgeException.requireNonNull(template, "template");
+        LlmedgeException.requireNonNull(request, "request");
+        long h = acquire();
+        try {
+            long t = template.acquire();
+            try {
+                return NativeBridge.sessionRunDynamic(h, t, request, options);
+            } finally {
+                template.release();
+            }
+        } finally {
+            release();
+        }
     }
 
     /** The prompt that {@link #chat} would generate from. */

@@ -9,6 +9,10 @@ public final class SessionOptions {
     private final Integer threads;
     private final Integer batchThreads;
     private final String chatTemplate;
+    private final boolean safetyEnabled;
+    private final String safetyPolicy;
+    private final String auditDir;
+    private final String tenant;
 
     private SessionOptions(Builder b) {
         this.contextSize = b.contextSize;
@@ -17,6 +21,10 @@ public final class SessionOptions {
         this.threads = b.threads;
         this.batchThreads = b.batchThreads;
         this.chatTemplate = b.chatTemplate;
+        this.safetyEnabled = b.safetyEnabled;
+        this.safetyPolicy = b.safetyPolicy;
+        this.auditDir = b.auditDir;
+        this.tenant = b.tenant;
     }
 
     public static SessionOptions defaults() {
@@ -51,6 +59,26 @@ public final class SessionOptions {
         return chatTemplate;
     }
 
+    /** False when the session runs without the safety layer. */
+    public boolean isSafetyEnabled() {
+        return safetyEnabled;
+    }
+
+    /** The safety policy file, or null for the built-in policy. */
+    public String getSafetyPolicy() {
+        return safetyPolicy;
+    }
+
+    /** The audit log directory, or null for no audit log. */
+    public String getAuditDir() {
+        return auditDir;
+    }
+
+    /** The tenant requests are accounted to, or null for the core's default ({@code local}). */
+    public String getTenant() {
+        return tenant;
+    }
+
     public static final class Builder {
         private Integer contextSize;
         private Integer batchSize;
@@ -58,6 +86,10 @@ public final class SessionOptions {
         private Integer threads;
         private Integer batchThreads;
         private String chatTemplate;
+        private boolean safetyEnabled = true;
+        private String safetyPolicy;
+        private String auditDir;
+        private String tenant;
 
         private Builder() {}
 
@@ -94,6 +126,50 @@ public final class SessionOptions {
         /** A Jinja chat template, or a built-in name such as {@code chatml} (default: the model's own). */
         public Builder chatTemplate(String template) {
             this.chatTemplate = template;
+            return this;
+        }
+
+        /**
+         * Check every request's input and output against this safety policy file (TOML) instead of
+         * the built-in policy. An invalid file throws code 41 when the session is created.
+         */
+        public Builder safetyPolicy(String path) {
+            this.safetyPolicy = path;
+            return this;
+        }
+
+        /** {@link #safetyPolicy(String)} from a path. */
+        public Builder safetyPolicy(java.nio.file.Path path) {
+            return safetyPolicy(path == null ? null : path.toString());
+        }
+
+        /**
+         * Turn the safety layer off ({@code false}) or on (the default: the built-in policy, or the
+         * one given with {@link #safetyPolicy(String)}).
+         */
+        public Builder safetyEnabled(boolean on) {
+            this.safetyEnabled = on;
+            return this;
+        }
+
+        /**
+         * Record every request in the tamper-evident audit log in this directory (created if
+         * missing). Sessions of this process that name the same directory share one log; it is
+         * closed with the last of them. Another process holding the log throws code 42.
+         */
+        public Builder auditDir(String dir) {
+            this.auditDir = dir;
+            return this;
+        }
+
+        /** {@link #auditDir(String)} from a path. */
+        public Builder auditDir(java.nio.file.Path dir) {
+            return auditDir(dir == null ? null : dir.toString());
+        }
+
+        /** The caller or tenant requests are accounted to in the audit log (default {@code local}). */
+        public Builder tenant(String tenant) {
+            this.tenant = tenant;
             return this;
         }
 

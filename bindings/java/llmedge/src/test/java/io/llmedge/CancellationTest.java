@@ -72,6 +72,20 @@ class CancellationTest {
                 return seen.size() < 3;
             });
             assertEquals(FinishReason.CANCELLED, c.getFinishReason());
+            // After the stop the listener may still get what the safety filter held back (so the
+            // pieces still add up to the text), but no new token is generated for it.
+            assertTrue(seen.size() >= 3 && seen.size() <= 4, seen.toString());
+            assertTrue(c.getTokens().length <= 4, "ran on for " + c.getTokens().length + " tokens");
+            assertEquals(String.join("", seen), c.getText());
+        }
+        try (Session session = model.newSession(SessionOptions.builder().contextSize(LONG + 64).safetyEnabled(false).build())) {
+            // Without the safety layer nothing is held back: the stop is immediate.
+            List<String> seen = new ArrayList<>();
+            Completion c = session.generate("Once upon a time", endless(), piece -> {
+                seen.add(piece);
+                return seen.size() < 3;
+            });
+            assertEquals(FinishReason.CANCELLED, c.getFinishReason());
             assertEquals(3, seen.size());
             assertEquals(String.join("", seen), c.getText());
         }

@@ -58,6 +58,20 @@ class ErrorsTest {
     }
 
     @Test
+    void errorCodesMatchTheCore() {
+        // Every code of the Rust core, in order, with the snake_case name of the Java constant.
+        List<String> core = Arrays.asList(NativeBridge.errorCodes());
+        List<String> mine = new java.util.ArrayList<>();
+        for (ErrorCode c : ErrorCode.values()) {
+            mine.add(c.code() + ":" + c.name().toLowerCase(java.util.Locale.ROOT));
+        }
+        assertEquals(core, mine);
+        assertEquals(ErrorCode.TEMPLATE_VARIABLES, ErrorCode.fromCode(32));
+        assertEquals(ErrorCode.AUDIT, ErrorCode.fromCode(42));
+        assertEquals(FinishReason.CONTENT_FILTER, FinishReason.values()[3]);
+    }
+
+    @Test
     void missingModel() {
         LlmedgeException e = assertCode(10, () -> Model.load("/nonexistent/dir/model.gguf"));
         assertTrue(e.getMessage().contains("/nonexistent/dir/model.gguf"), e.getMessage());
