@@ -52,9 +52,11 @@ test-java: models
 ## Everything CI runs.
 test: lint header-check test-rust test-c test-python test-java
 
-## Side-by-side speed against llama.cpp's own llama-bench; writes BENCHMARKS.md.
+## Side-by-side speed against llama.cpp's own llama-bench, and the cost of grammar, safety
+## and audit; writes BENCHMARKS.md.
 bench: build
 	python3 bench/bench.py --llmedge $(LLMEDGE) --reference $(CARGO_TARGET_DIR)/release/examples/llama_reference
+	python3 bench/features_bench.py --examples $(CARGO_TARGET_DIR)/release/examples
 
 clean:
 	$(CARGO) clean

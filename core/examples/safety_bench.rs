@@ -2,7 +2,7 @@
 //! `cargo run --release -j1 --example safety_bench`; prints one JSON object. Scans are
 //! repeated and the best run is reported (the machine may be shared).
 //!
-//! `safety_bench scan [N]` only runs the full lexicon scan N times (default 20), for
+//! `safety_bench scan [N] [ascii]` only runs the full lexicon scan N times (default 20), for
 //! profilers (`perf stat -e cycles:u,instructions:u target/release/examples/safety_bench scan`).
 
 use std::sync::Arc;
@@ -92,15 +92,32 @@ fn text(rng: &mut Rng, bytes: usize) -> String {
 }
 
 /// Best throughput over a few runs, and the last run's result.
-fn mb_per_s(bytes: usize, mut f: impl FnMut() -> usize) -> (f64, usize) {
-    let mut best = 0f64;
+fn mb_per_s(bytes: usize, f: impl FnMut() -> usize) -> (f64, usize) {
+    let (wall, _, n) = timed(bytes, f);
+    (wall, n)
+}
+
+/// Best wall-clock and best on-CPU throughput (this thread's run time from
+/// /proc/thread-self/schedstat, 0 where unavailable) over a few runs.
+fn timed(bytes: usize, mut f: impl FnMut() -> usize) -> (f64, f64, usize) {
+    let (mut wall, mut cpu) = (0f64, 0f64);
     let mut n = 0;
     for _ in 0..RUNS {
+        let c = cpu_ns();
         let t = Instant::now();
         n = f();
-        best = best.max(bytes as f64 / 1e6 / t.elapsed().as_secs_f64());
+        wall = wall.max(bytes as f64 / 1e6 / t.elapsed().as_secs_f64());
+        if let (Some(a), Some(b)) = (c, cpu_ns()) {
+            cpu = cpu.max(bytes as f64 * 1e3 / (b - a).max(1) as f64);
+        }
     }
-    (best, n)
+    (wall, cpu, n)
+}
+
+/// Nanoseconds this thread has run on a CPU.
+fn cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
 }
 
 const RUNS: usize = 5;
@@ -117,6 +134,10 @@ fn main() {
     let mut args = std::env::args().skip(1);
     if args.next().as_deref() == Some("scan") {
         let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20);
+        let corpus = match args.next().as_deref() {
+            Some("ascii") => corpus.chars().filter(char::is_ascii).collect(),
+            _ => corpus,
+        };
         let hits: usize = (0..n).map(|_| lexicon.scan(&corpus).len()).sum();
         println!("{n} scans of {} bytes, {hits} hits", corpus.len());
         return;
@@ -128,7 +149,8 @@ fn main() {
         .match_kind(MatchKind::Standard)
         .build(specs.iter().map(|s| s.term.as_str()))
         .expect("raw automaton");
-    let (raw_mbs, raw_hits) = mb_per_s(corpus.len(), || raw.find_overlapping_iter(&corpus).count());
+    let (raw_mbs, raw_cpu, raw_hits) =
+        timed(corpus.len(), || raw.find_overlapping_iter(&corpus).count());
     // What aho-corasick picks by itself, leftmost-longest (non-overlapping, with prefilter).
     let auto = AhoCorasick::builder()
         .match_kind(MatchKind::LeftmostLongest)
@@ -137,11 +159,35 @@ fn main() {
     let (auto_mbs, _) = mb_per_s(corpus.len(), || auto.find_iter(&corpus).count());
 
     // Full pipeline: normalisation (t2s on) + matching + original-span mapping + checks.
-    let (norm_mbs, norm_hits) = mb_per_s(corpus.len(), || lexicon.scan(&corpus).len());
+    // Floor for any char-level scanner on this machine: one UTF-8 decode and one 64K-entry
+    // table lookup per char (10 passes, so the CPU clock's tick does not matter).
+    let char_table: Vec<u32> = (0..0x10000u32)
+        .map(|c| c.wrapping_mul(0x9E37_79B9))
+        .collect();
+    let (_, char_loop_cpu, _) = timed(corpus.len() * 10, || {
+        (0..10)
+            .map(|_| {
+                corpus
+                    .chars()
+                    .fold(0u32, |a, c| a ^ char_table[c as usize & 0xFFFF]) as usize
+            })
+            .sum()
+    });
+    let (norm_mbs, norm_cpu, norm_hits) = timed(corpus.len(), || lexicon.scan(&corpus).len());
     let ascii: String = corpus.chars().filter(char::is_ascii).collect();
-    let (ascii_mbs, _) = mb_per_s(ascii.len(), || lexicon.scan(&ascii).len());
+    let (ascii_mbs, ascii_cpu, _) = timed(ascii.len(), || lexicon.scan(&ascii).len());
     let no_t2s = Lexicon::from_terms(specs.clone(), Normalizer::new(false)).expect("lexicon");
-    let (no_t2s_mbs, _) = mb_per_s(corpus.len(), || no_t2s.scan(&corpus).len());
+    let (no_t2s_mbs, no_t2s_cpu, _) = timed(corpus.len(), || no_t2s.scan(&corpus).len());
+    // Obfuscated text: separators between the chars of every Han run and inside words.
+    let obfuscated: String = corpus
+        .chars()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            let sep = (i % 7 == 3).then_some(if c.is_ascii() { '.' } else { '*' });
+            std::iter::once(c).chain(sep)
+        })
+        .collect();
+    let (obf_mbs, obf_cpu, _) = timed(obfuscated.len(), || lexicon.scan(&obfuscated).len());
 
     // PII over 4 MB with items sprinkled in.
     let mut pii_text = text(&mut rng, 4 * 1024 * 1024);
@@ -210,9 +256,16 @@ fn main() {
         "scan_raw_ac_hits": raw_hits,
         "scan_raw_ac_auto_kind": format!("{:?}", auto.kind()),
         "scan_raw_ac_auto_leftmost_longest_mb_s": auto_mbs,
+        "scan_raw_ac_cpu_mb_s": raw_cpu,
+        "floor_char_decode_table_loop_cpu_mb_s": char_loop_cpu,
         "scan_normalised_mb_s": norm_mbs,
+        "scan_normalised_cpu_mb_s": norm_cpu,
         "scan_normalised_no_t2s_mb_s": no_t2s_mbs,
+        "scan_normalised_no_t2s_cpu_mb_s": no_t2s_cpu,
         "scan_normalised_ascii_only_mb_s": ascii_mbs,
+        "scan_normalised_ascii_only_cpu_mb_s": ascii_cpu,
+        "scan_normalised_obfuscated_mb_s": obf_mbs,
+        "scan_normalised_obfuscated_cpu_mb_s": obf_cpu,
         "scan_normalised_hits": norm_hits,
         "pii_bytes": pii_text.len(),
         "pii_detect_mb_s": pii_mbs,

@@ -13,6 +13,9 @@ use crate::safety::guard::{GuardConfig, GuardDecision, GuardRole, GuardVerdict};
 use crate::sampling::GenerateOptions;
 use crate::session::{Prompt, Session, SessionOptions};
 
+/// A guard model loaded for one path.
+type Loaded = (PathBuf, Arc<GuardModel>);
+
 /// A loaded guard model with its own session (one classification at a time).
 pub struct GuardModel {
     config: GuardConfig,
@@ -36,7 +39,7 @@ impl GuardModel {
         let Some(path) = &config.model_path else {
             return Ok(None);
         };
-        static LOADED: OnceLock<Mutex<Vec<(PathBuf, Arc<GuardModel>)>>> = OnceLock::new();
+        static LOADED: OnceLock<Mutex<Vec<Loaded>>> = OnceLock::new();
         let loaded = LOADED.get_or_init(|| Mutex::new(Vec::new()));
         let mut loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, g)) = loaded

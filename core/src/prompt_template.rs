@@ -179,11 +179,12 @@ impl PromptTemplate {
             .into_iter()
             .filter(|v| !vars.contains_key(v))
             .collect();
-        let extra: Vec<String> = vars
+        let mut extra: Vec<String> = vars
             .keys()
             .filter(|k| !self.variables.contains(k))
             .cloned()
             .collect();
+        extra.sort();
         if missing.is_empty() && extra.is_empty() {
             Ok(())
         } else {

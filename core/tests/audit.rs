@@ -429,8 +429,7 @@ fn tamper_deleted_last_records_is_caught_by_the_anchor() {
     assert_single_failure(&report, FindingKind::Truncated, SEG1, 8, 8);
     // The writer refuses to continue a log whose anchor is ahead of it.
     let err = AuditLog::open(config(tmp.path()))
-        .err()
-        .expect("open must refuse");
+        .expect_err("open must refuse");
     assert_eq!(err.code(), ErrorCode::Audit);
     assert!(err.to_string().contains(HEAD_FILE), "{err}");
 }
@@ -444,8 +443,7 @@ fn tamper_deleted_anchor() {
     assert_eq!(failures(&report).len(), 1, "{report}");
     assert_eq!(failures(&report)[0].kind, FindingKind::Anchor);
     let err = AuditLog::open(config(tmp.path()))
-        .err()
-        .expect("open must refuse");
+        .expect_err("open must refuse");
     assert_eq!(err.code(), ErrorCode::Audit);
 }
 
@@ -555,8 +553,7 @@ fn a_complete_but_corrupt_last_line_is_never_cut() {
     lines[9] = lines[9].replace("\"tenant\":\"acme\"", "\"tenant\":\"evil\"");
     write_lines(&seg, &lines);
     let err = AuditLog::open(config(tmp.path()))
-        .err()
-        .expect("open must refuse");
+        .expect_err("open must refuse");
     assert_eq!(err.code(), ErrorCode::Audit);
     assert_eq!(read_lines(&seg), lines);
 }
@@ -566,8 +563,7 @@ fn a_second_writer_is_locked_out() {
     let tmp = tempfile::tempdir().unwrap();
     let log = AuditLog::open(config(tmp.path())).unwrap();
     let err = AuditLog::open(config(tmp.path()))
-        .err()
-        .expect("second open must fail");
+        .expect_err("second open must fail");
     assert_eq!(err.code(), ErrorCode::Audit);
     assert!(err.to_string().contains("audit.lock"), "{err}");
     drop(log);

@@ -187,7 +187,8 @@ fn dynamic_flow_shows_both_stages() {
             &GenerateOptions::greedy().with_max_tokens(60),
         )
         .unwrap();
-    let keys: Vec<&String> = out.variables.keys().collect();
+    let mut keys: Vec<&String> = out.variables.keys().collect();
+    keys.sort();
     assert_eq!(
         keys,
         ["query", "role"],

@@ -109,6 +109,11 @@ impl Normalizer {
         Normalizer { t2s }
     }
 
+    /// Whether traditional Chinese is folded to simplified.
+    pub(crate) fn t2s(&self) -> bool {
+        self.t2s
+    }
+
     /// Normalises a whole string (for terms, tests and the stream filter's short tails).
     pub fn normalize(&self, text: &str) -> Normalized {
         let mut out = Normalized::default();
