@@ -58,7 +58,7 @@ def main():
     for key, value in safety.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             target = ""
-            if "lexicon" in key and "mb" in key.lower():
+            if key.startswith("scan_normalised") and key.endswith("mb_s") and "cpu" not in key:
                 target = "≥ 500 MB/s (10,000 terms)"
             if "pii" in key.lower() and "mb" in key.lower():
                 target = "≥ 50 MB/s"

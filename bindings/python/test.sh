@@ -24,7 +24,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
-"$PY" -m pip install -q --disable-pip-version-check "pytest>=7" numpy tqdm mypy
+"$PY" -m pip install -q --disable-pip-version-check "pytest>=7" numpy tqdm mypy jsonschema
 echo "test.sh: pip install ./bindings/python (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
 (cd "$ROOT" && "$PY" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./bindings/python)
 cd "$HERE"

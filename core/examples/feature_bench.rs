@@ -58,19 +58,22 @@ fn main() {
     let mut raw = Session::new(&model, plain).expect("session");
     let mut guarded = Session::new(&model, SessionOptions::default()).expect("session");
     let prompt = "Write a detailed clinical note about a patient with chest pain, as JSON:";
-    // A schema that keeps the model writing (a long string field) so both runs decode the
-    // same number of tokens.
+    // A schema with room for a long answer; decode speed is per token, so the two runs may
+    // stop at different lengths. (Huge `minLength` values would blow the grammar up.)
     let schema = json!({
         "type": "object",
-        "properties": {"note": {"type": "string", "minLength": 2000}},
-        "required": ["note"]
+        "properties": {
+            "findings": {"type": "array", "items": {"type": "string", "maxLength": 80}, "maxItems": 8},
+            "urgency": {"enum": ["urgent", "routine"]}
+        },
+        "required": ["findings", "urgency"]
     });
     let free = GenerateOptions {
         ignore_eos: true,
         ..GenerateOptions::greedy().with_max_tokens(TOKENS)
     };
-    let constrained = free
-        .clone()
+    let constrained = GenerateOptions::greedy()
+        .with_max_tokens(TOKENS)
         .with_constraint(OutputConstraint::JsonSchema(schema));
 
     let (mut g_free, mut g_json, mut g_ratio) = (Vec::new(), Vec::new(), Vec::new());

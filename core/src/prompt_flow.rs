@@ -67,8 +67,9 @@ impl Session {
         schema: &Value,
         options: &GenerateOptions,
     ) -> Result<JsonCompletion> {
-        let prompt = self.render_chat(messages)?;
-        self.generate_json(Prompt::Text(&prompt), schema, options)
+        // Through `chat`, so the safety layer checks each message as in any chat.
+        let completion = self.chat(messages, &with_schema(options, schema))?;
+        parse_json(completion)
     }
 
     /// Fill `template` with `variables`, send it as a chat, and post-process: the answer

@@ -1,6 +1,9 @@
 //! What a request asks of the sampler, and the llama.cpp sampler chain built from it.
 
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use llama_cpp_2::token::LlamaToken;
 
@@ -157,10 +160,20 @@ impl GenerateOptions {
         self
     }
 
-    /// The sampler chain, in llama.cpp's usual order: bias, penalties, grammar, truncation,
-    /// temperature. The grammar comes before truncation so top-k/top-p only ever see
-    /// tokens the grammar allows.
-    pub(crate) fn build_sampler(&self, model: &Model) -> Result<LlamaSampler> {
+    /// The sampler: llama.cpp's usual chain (bias, penalties, truncation, temperature) plus,
+    /// for a constraint, a grammar checked the way llama.cpp's common sampler does it.
+    pub(crate) fn build_sampler(&self, model: &Model) -> Result<Sampler> {
+        let grammar = match &self.constraint {
+            Some(constraint) => Some(constraint.sampler(model)?),
+            None => None,
+        };
+        Ok(Sampler {
+            chain: self.build_chain(model),
+            grammar,
+        })
+    }
+
+    fn build_chain(&self, model: &Model) -> LlamaSampler {
         let n_vocab = model.info().n_vocab as i32;
         let mut chain = Vec::new();
         if !self.logit_bias.is_empty() {
@@ -183,9 +196,6 @@ impl GenerateOptions {
                 self.presence_penalty,
             ));
         }
-        if let Some(constraint) = &self.constraint {
-            chain.push(constraint.sampler(model)?);
-        }
         if self.is_greedy() {
             chain.push(LlamaSampler::greedy());
         } else {
@@ -202,6 +212,56 @@ impl GenerateOptions {
             // llama.cpp draws a random seed for LLAMA_DEFAULT_SEED (u32::MAX).
             chain.push(LlamaSampler::dist(self.seed.unwrap_or(u32::MAX)));
         }
-        Ok(LlamaSampler::chain_simple(chain))
+        LlamaSampler::chain_simple(chain)
+    }
+}
+
+/// Picks each token: the chain alone, or the chain under a grammar.
+pub(crate) struct Sampler {
+    chain: LlamaSampler,
+    grammar: Option<LlamaSampler>,
+}
+
+impl Sampler {
+    /// A sampler that only takes the most likely token (for requests that generate nothing).
+    pub(crate) fn greedy() -> Sampler {
+        Sampler {
+            chain: LlamaSampler::greedy(),
+            grammar: None,
+        }
+    }
+
+    /// The next token from the logits of the last decoded position.
+    ///
+    /// With a grammar, checking every vocabulary entry against it costs far more than a
+    /// decode step, so (like llama.cpp's common sampler) the token is first drawn freely and
+    /// kept if the grammar accepts it; only otherwise is the grammar applied to the whole
+    /// distribution and the token drawn again. Both paths give a token the grammar allows.
+    pub(crate) fn sample(&mut self, ctx: &LlamaContext<'_>) -> Token {
+        let Some(grammar) = &mut self.grammar else {
+            return self.chain.sample(ctx, -1).0;
+        };
+        let mut candidates = LlamaTokenDataArray::from_iter(ctx.candidates_ith(-1), false);
+        candidates.apply_sampler(&mut self.chain);
+        let drawn = candidates.selected_token();
+        let token = match drawn.filter(|&t| {
+            let mut single =
+                LlamaTokenDataArray::new(vec![LlamaTokenData::new(t, 1.0, 0.0)], false);
+            single.apply_sampler(grammar);
+            single.data[0].logit().is_finite()
+        }) {
+            Some(t) => t,
+            None => {
+                let mut candidates = LlamaTokenDataArray::from_iter(ctx.candidates_ith(-1), false);
+                candidates.apply_sampler(grammar);
+                candidates.apply_sampler(&mut self.chain);
+                candidates
+                    .selected_token()
+                    .expect("the sampler chain ends with a selecting sampler")
+            }
+        };
+        grammar.accept(token);
+        self.chain.accept(token);
+        token.0
     }
 }

@@ -12,7 +12,6 @@ use std::time::Instant;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::audit::{AuditLog, Surface, TokenCounts};
@@ -21,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::model::{Model, Token};
 use crate::request_guard::{default_safety, Checked, GuardConfig, RequestGuard};
 use crate::safety::{Safety, SafetyReport, StreamEvent};
-use crate::sampling::{GenerateOptions, Truncation};
+use crate::sampling::{GenerateOptions, Sampler, Truncation};
 use crate::stream_text::StreamText;
 
 /// How to create a session. `Default` turns the built-in safety policy on and audits nothing.
@@ -461,7 +460,7 @@ impl Session {
 /// A generation in progress, yielding text pieces. Dropping it abandons the generation.
 pub struct TokenStream<'s> {
     session: &'s mut Session,
-    sampler: LlamaSampler,
+    sampler: Sampler,
     text: StreamText,
     max_new: usize,
     ignore_eos: bool,
@@ -545,7 +544,7 @@ impl<'s> TokenStream<'s> {
     /// nothing.
     fn refused(session: &'s mut Session, message: String, guard: RequestGuard) -> Self {
         TokenStream {
-            sampler: LlamaSampler::greedy(),
+            sampler: Sampler::greedy(),
             text: StreamText::new(&[]),
             max_new: 0,
             ignore_eos: false,
@@ -650,7 +649,7 @@ impl<'s> TokenStream<'s> {
                 self.session.decode(&[token], self.n_past, true)?;
                 self.n_past += 1;
             }
-            let token = self.sampler.sample(&self.session.ctx, -1).0;
+            let token = self.sampler.sample(&self.session.ctx);
             let now = Instant::now();
             self.first_token.get_or_insert(now);
             self.last_token = Some(now);

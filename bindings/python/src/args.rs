@@ -86,6 +86,11 @@ impl<'py> Args<'py> {
         self.func
     }
 
+    /// Whether the call accepts `name` at all.
+    pub fn declares(&self, name: &str) -> bool {
+        self.names.contains(&name)
+    }
+
     fn slot(&self, name: &str) -> Option<&Bound<'py, PyAny>> {
         let i = self
             .names

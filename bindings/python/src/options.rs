@@ -1,14 +1,37 @@
 //! Python arguments into core requests: prompts, chat messages and `GenerateOptions`.
 
-use llmedge::{ChatMessage, GenerateOptions, Token, Truncation};
+use llmedge::{ChatMessage, GenerateOptions, OutputConstraint, Token, Truncation};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyMapping, PyString, PyTuple};
 
 use crate::args::{to_f32, to_int, to_string, wrong_type, Args};
 use crate::errors::{invalid, null};
 
-/// Declares a parameter list: the leading names, then every generation option.
+/// Declares a parameter list: the leading names, then every generation option, then (unless
+/// the call is itself the constraint, as `generate_json`'s schema is) the output constraints.
 macro_rules! with_generate_options {
+    (unconstrained: $($lead:literal),*) => {
+        &[
+            $($lead,)*
+            "max_tokens",
+            "temperature",
+            "top_k",
+            "top_p",
+            "min_p",
+            "repeat_penalty",
+            "frequency_penalty",
+            "presence_penalty",
+            "penalty_last_n",
+            "seed",
+            "greedy",
+            "stop",
+            "logit_bias",
+            "ignore_eos",
+            "truncation",
+            "request_id",
+            "tenant",
+        ]
+    };
     ($($lead:literal),*) => {
         &[
             $($lead,)*
@@ -27,6 +50,12 @@ macro_rules! with_generate_options {
             "logit_bias",
             "ignore_eos",
             "truncation",
+            "json_schema",
+            "choices",
+            "regex",
+            "grammar",
+            "request_id",
+            "tenant",
         ]
     };
 }
@@ -35,12 +64,19 @@ pub const GENERATE_ARGS: &[&str] = with_generate_options!("prompt", "stream");
 pub const COMPLETE_ARGS: &[&str] = with_generate_options!("prompt");
 pub const CHAT_ARGS: &[&str] = with_generate_options!("messages", "stream");
 pub const CHAT_COMPLETE_ARGS: &[&str] = with_generate_options!("messages");
+pub const GENERATE_JSON_ARGS: &[&str] = with_generate_options!(unconstrained: "prompt", "schema");
+pub const CHAT_JSON_ARGS: &[&str] = with_generate_options!(unconstrained: "messages", "schema");
+pub const RUN_TEMPLATE_ARGS: &[&str] = with_generate_options!("template", "vars");
+pub const RUN_DYNAMIC_ARGS: &[&str] = with_generate_options!("template", "request");
 
 /// What to generate from.
 #[derive(Debug, Clone)]
 pub enum Request {
     Text(String),
     Tokens(Vec<Token>),
+    /// A conversation, rendered by the session's chat template (its messages are checked by
+    /// the safety layer one by one).
+    Messages(Vec<ChatMessage>),
 }
 
 /// `GenerateOptions` from the keyword arguments (core's defaults for the absent ones).
@@ -103,7 +139,53 @@ pub fn generate_options(a: &Args<'_>) -> PyResult<GenerateOptions> {
             }
         };
     }
+    o.constraint = constraint(a)?;
+    o.request_id = a.string("request_id")?;
+    o.tenant = a.string("tenant")?;
     Ok(o)
+}
+
+/// `json_schema=` (a dict or a JSON string), `choices=`, `regex=` or `grammar=`: at most one.
+/// Core turns it into a grammar (and raises `GrammarError` for one it cannot use).
+fn constraint(a: &Args<'_>) -> PyResult<Option<OutputConstraint>> {
+    let py = a.py();
+    if !a.declares("json_schema") {
+        return Ok(None);
+    }
+    let given: Vec<&str> = ["json_schema", "choices", "regex", "grammar"]
+        .into_iter()
+        .filter(|n| a.opt(n).is_some())
+        .collect();
+    if given.len() > 1 {
+        return Err(invalid(
+            py,
+            format!(
+                "{}(): give at most one of json_schema, choices, regex and grammar (got {})",
+                a.func(),
+                given.join(", ")
+            ),
+        ));
+    }
+    if let Some(v) = a.opt("json_schema") {
+        let schema = crate::json::from_py_or_str(py, a.func(), "json_schema", v)?;
+        return Ok(Some(OutputConstraint::JsonSchema(schema)));
+    }
+    if let Some(v) = a.opt("choices") {
+        if v.is_instance_of::<PyString>()
+            || !(v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>())
+        {
+            return Err(a.wrong_type("choices", "list[str]", v));
+        }
+        let choices = v
+            .try_iter()?
+            .map(|c| to_string(py, a.func(), "choices", &c?))
+            .collect::<PyResult<Vec<String>>>()?;
+        return Ok(Some(OutputConstraint::Choice(choices)));
+    }
+    if let Some(regex) = a.string("regex")? {
+        return Ok(Some(OutputConstraint::Regex(regex)));
+    }
+    Ok(a.string("grammar")?.map(OutputConstraint::Grammar))
 }
 
 /// `stop`: one string or a sequence of strings.

@@ -1,8 +1,14 @@
-//! Result objects: `Completion`, `Usage`, `Timings`, `ModelInfo`.
+//! Result objects: `Completion`, `Usage`, `Timings`, `ModelInfo`, and the results of the
+//! structured flows (`JsonCompletion`, `TemplateOutput`, `DynamicFlowOutput`).
 
-use llmedge::{Completion, ModelInfo, Timings, Usage};
+use llmedge::safety::SafetyReport;
+use llmedge::{
+    Completion, DynamicFlowOutput, JsonCompletion, ModelInfo, TemplateOutput, Timings, Usage,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+
+use crate::json::to_py_value;
 
 /// Token counts of a request.
 #[pyclass(name = "Usage", module = "llmedge", frozen, get_all)]
@@ -106,23 +112,42 @@ impl From<Timings> for PyTimings {
 }
 
 /// The result of a finished generation. `str(completion)` is its text.
-#[pyclass(name = "Completion", module = "llmedge", frozen, get_all)]
+#[pyclass(name = "Completion", module = "llmedge", frozen)]
 #[derive(Clone)]
 pub struct PyCompletion {
-    /// The generated text (stop strings excluded).
+    /// The generated text (stop strings excluded; the refusal message when the safety policy
+    /// blocked the request).
+    #[pyo3(get)]
     pub text: String,
     /// The generated token ids.
+    #[pyo3(get)]
     pub tokens: Vec<i32>,
-    /// Why generation ended: `"stop"`, `"length"` or `"cancelled"`.
+    /// Why generation ended: `"stop"`, `"length"`, `"cancelled"` or `"content_filter"` (the
+    /// safety policy refused the input or stopped the output).
+    #[pyo3(get)]
     pub finish_reason: &'static str,
     /// Token counts.
+    #[pyo3(get)]
     pub usage: PyUsage,
     /// Where the time went.
+    #[pyo3(get)]
     pub timings: PyTimings,
+    /// The request's id (the `request_id=` given, or a generated one), as in the audit log.
+    #[pyo3(get)]
+    pub request_id: String,
+    /// Boxed: most completions are small next to a safety report.
+    safety: Option<Box<SafetyReport>>,
 }
 
 #[pymethods]
 impl PyCompletion {
+    /// The safety layer's verdicts and redaction counts (`input_verdict`, `output_verdict`,
+    /// `categories`, `redactions`), or `None` when the model's safety policy is off.
+    #[getter]
+    fn safety<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py_value(py, &self.safety)
+    }
+
     /// The fields as a dict (the shape of `llmedge run --json`).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
@@ -131,6 +156,8 @@ impl PyCompletion {
         d.set_item("finish_reason", self.finish_reason)?;
         d.set_item("usage", self.usage.to_dict(py)?)?;
         d.set_item("timings", self.timings.to_dict(py)?)?;
+        d.set_item("request_id", &self.request_id)?;
+        d.set_item("safety", self.safety(py)?)?;
         Ok(d)
     }
 
@@ -156,7 +183,182 @@ impl From<Completion> for PyCompletion {
             finish_reason: c.finish_reason.as_str(),
             usage: c.usage.into(),
             timings: c.timings.into(),
+            request_id: c.request_id,
+            safety: c.safety.map(Box::new),
         }
+    }
+}
+
+/// The result of `complete_json`/`chat_complete_json`: the parsed JSON and the completion
+/// that produced it.
+#[pyclass(name = "JsonCompletion", module = "llmedge", frozen)]
+pub struct PyJsonCompletion {
+    inner: JsonCompletion,
+}
+
+#[pymethods]
+impl PyJsonCompletion {
+    /// The parsed output (a dict, list, str, number, bool or None); it follows the schema.
+    #[getter]
+    fn value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py_value(py, &self.inner.value)
+    }
+
+    /// The generation (its text is the JSON).
+    #[getter]
+    fn completion(&self) -> PyCompletion {
+        self.inner.completion.clone().into()
+    }
+
+    /// The fields as a dict (`value`, `completion`).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py_value(py, &self.inner)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("JsonCompletion(value={})", self.inner.value)
+    }
+}
+
+impl From<JsonCompletion> for PyJsonCompletion {
+    fn from(inner: JsonCompletion) -> Self {
+        PyJsonCompletion { inner }
+    }
+}
+
+/// One run of a prompt template (`Model.run_template`).
+#[pyclass(name = "TemplateOutput", module = "llmedge", frozen)]
+#[derive(Clone)]
+pub struct PyTemplateOutput {
+    inner: TemplateOutput,
+}
+
+#[pymethods]
+impl PyTemplateOutput {
+    /// The template's name.
+    #[getter]
+    fn template(&self) -> &str {
+        &self.inner.template
+    }
+
+    /// The conversation sent (system prompt, few-shot turns, the request) as
+    /// `[{"role": ..., "content": ...}]`.
+    #[getter]
+    fn messages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py_value(py, &self.inner.messages)
+    }
+
+    /// The prompt after the chat template.
+    #[getter]
+    fn prompt(&self) -> &str {
+        &self.inner.prompt
+    }
+
+    /// The generated text.
+    #[getter]
+    fn text(&self) -> &str {
+        &self.inner.completion.text
+    }
+
+    /// For chain-of-thought templates, the text after the final answer line (`Answer:`,
+    /// `答案：`); `None` otherwise or when the reply has no such line.
+    #[getter]
+    fn answer(&self) -> Option<&str> {
+        self.inner.answer.as_deref()
+    }
+
+    /// For templates with an output schema, the parsed JSON (it follows the schema); else
+    /// `None`.
+    #[getter]
+    fn json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py_value(py, &self.inner.json)
+    }
+
+    /// The full generation result (finish reason, request id, safety report, timings).
+    #[getter]
+    fn completion(&self) -> PyCompletion {
+        self.inner.completion.clone().into()
+    }
+
+    /// Token counts of the generation.
+    #[getter]
+    fn usage(&self) -> PyUsage {
+        self.inner.completion.usage.into()
+    }
+
+    /// The fields as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py_value(py, &self.inner)
+    }
+
+    fn __str__(&self) -> &str {
+        &self.inner.completion.text
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "TemplateOutput(template={:?}, text={:?}, answer={:?})",
+            self.inner.template, self.inner.completion.text, self.inner.answer
+        )
+    }
+}
+
+impl From<TemplateOutput> for PyTemplateOutput {
+    fn from(inner: TemplateOutput) -> Self {
+        PyTemplateOutput { inner }
+    }
+}
+
+/// Both stages of a dynamic prompt flow (`Model.run_dynamic`): the variables the model
+/// extracted from the request, and the answer to the filled template.
+#[pyclass(name = "DynamicFlowOutput", module = "llmedge", frozen)]
+pub struct PyDynamicFlowOutput {
+    inner: DynamicFlowOutput,
+}
+
+#[pymethods]
+impl PyDynamicFlowOutput {
+    /// Stage 1: the template's variables, as the model filled them.
+    #[getter]
+    fn variables<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py_value(py, &self.inner.variables)
+    }
+
+    /// Stage 1's prompt.
+    #[getter]
+    fn fill_prompt(&self) -> &str {
+        &self.inner.fill_prompt
+    }
+
+    /// Stage 1's generation (its text is the variables' JSON).
+    #[getter]
+    fn fill(&self) -> PyCompletion {
+        self.inner.fill.clone().into()
+    }
+
+    /// Stage 2: the filled template, answered.
+    #[getter]
+    fn answer(&self) -> PyTemplateOutput {
+        self.inner.answer.clone().into()
+    }
+
+    /// The fields as a dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_py_value(py, &self.inner)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "DynamicFlowOutput(variables={}, answer={:?})",
+            serde_json::Value::Object(self.inner.variables.clone()),
+            self.inner.answer.completion.text
+        )
+    }
+}
+
+impl From<DynamicFlowOutput> for PyDynamicFlowOutput {
+    fn from(inner: DynamicFlowOutput) -> Self {
+        PyDynamicFlowOutput { inner }
     }
 }
 

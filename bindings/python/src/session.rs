@@ -8,11 +8,11 @@ use pyo3::types::{PyDict, PyTuple};
 
 use crate::args::Args;
 use crate::errors::{closed, IntoPy};
-use crate::generate::{self, Kind, Target};
+use crate::generate::{self, generation_methods, Target};
 use crate::slot::{lock, Slot};
 
 /// Session options from `n_ctx`, `n_batch`, `n_ubatch`, `threads`, `threads_batch`,
-/// `chat_template` (absent ones keep `base`'s values).
+/// `chat_template`, `safety_policy`, `audit_dir`, `tenant` (absent ones keep `base`'s values).
 pub fn session_options(a: &Args<'_>, base: &SessionOptions) -> PyResult<SessionOptions> {
     let mut o = base.clone();
     if let Some(v) = a.u32("n_ctx", 0)? {
@@ -33,6 +33,7 @@ pub fn session_options(a: &Args<'_>, base: &SessionOptions) -> PyResult<SessionO
     if let Some(t) = a.string("chat_template")? {
         o.chat_template = Some(ChatTemplate::parse(&t).py(a.py())?);
     }
+    crate::safety::apply_session_options(a, &mut o)?;
     Ok(o)
 }
 
@@ -83,89 +84,8 @@ impl PySession {
     }
 }
 
-#[pymethods]
-impl PySession {
-    /// Generate text from `prompt` (a string, or a list of token ids).
-    ///
-    /// Returns the generated text, or with `stream=True` a `TokenStream` of text pieces.
-    #[pyo3(
-        signature = (*args, **kwargs),
-        text_signature = "($self, prompt, *, stream=False, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error')"
-    )]
-    fn generate(
-        &self,
-        py: Python<'_>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Py<PyAny>> {
-        generate::call(
-            py,
-            self.target(py)?,
-            Kind::Generate,
-            "generate",
-            args,
-            kwargs,
-        )
-    }
-
-    /// Like `generate`, returning the full `Completion` (text, tokens, finish reason, usage,
-    /// timings).
-    #[pyo3(
-        signature = (*args, **kwargs),
-        text_signature = "($self, prompt, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error')"
-    )]
-    fn complete(
-        &self,
-        py: Python<'_>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Py<PyAny>> {
-        generate::call(
-            py,
-            self.target(py)?,
-            Kind::Complete,
-            "complete",
-            args,
-            kwargs,
-        )
-    }
-
-    /// Reply to OpenAI-shaped `messages` (`[{"role": "user", "content": "..."}]`) using the
-    /// chat template. Returns the reply, or with `stream=True` a `TokenStream`.
-    #[pyo3(
-        signature = (*args, **kwargs),
-        text_signature = "($self, messages, *, stream=False, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error')"
-    )]
-    fn chat(
-        &self,
-        py: Python<'_>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Py<PyAny>> {
-        generate::call(py, self.target(py)?, Kind::Chat, "chat", args, kwargs)
-    }
-
-    /// Like `chat`, returning the full `Completion`.
-    #[pyo3(
-        signature = (*args, **kwargs),
-        text_signature = "($self, messages, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error')"
-    )]
-    fn chat_complete(
-        &self,
-        py: Python<'_>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Py<PyAny>> {
-        generate::call(
-            py,
-            self.target(py)?,
-            Kind::ChatComplete,
-            "chat_complete",
-            args,
-            kwargs,
-        )
-    }
-
+generation_methods! {
+PySession {
     /// The prompt that `chat(messages)` generates from.
     #[pyo3(
         signature = (*args, **kwargs),
@@ -232,4 +152,5 @@ impl PySession {
             format!("<llmedge.Session n_ctx={}>", self.slot.n_ctx())
         }
     }
+}
 }

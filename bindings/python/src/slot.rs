@@ -263,6 +263,7 @@ impl Lease {
         catch_panic(|| match request {
             Request::Text(text) => session.generate_with(text.as_str(), options, on_piece),
             Request::Tokens(tokens) => session.generate_with(tokens.as_slice(), options, on_piece),
+            Request::Messages(messages) => session.chat_with(messages, options, on_piece),
         })
     }
 }
@@ -296,6 +297,23 @@ pub fn catch_panic<T>(f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> 
             .unwrap_or_else(|| "unknown panic".to_owned());
         Err(Error::Panic(msg))
     })
+}
+
+/// Run `f` on the slot's session on the calling thread with the GIL released (the structured
+/// flows: `generate_json`, `run_template`, ...). Core runs them without a per-token callback,
+/// so Ctrl-C is only seen when `f` returns; `cancel()` from another thread stops them.
+pub fn run_on_session<T: Send>(
+    py: Python<'_>,
+    slot: &Arc<Slot>,
+    f: impl FnOnce(&mut Session) -> Result<T, Error> + Send,
+) -> PyResult<T> {
+    let mut lease = slot.acquire(py)?;
+    let result = py.detach(|| {
+        let session = lease.session()?;
+        catch_panic(|| f(session))
+    });
+    drop(lease);
+    result.py(py)
 }
 
 /// Run a request to the end on the calling thread with the GIL released. On the main thread

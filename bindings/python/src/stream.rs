@@ -47,6 +47,7 @@ impl Active {
         let stream = catch_panic(|| match request {
             Request::Text(text) => session.stream(text.as_str(), options),
             Request::Tokens(tokens) => session.stream(tokens.as_slice(), options),
+            Request::Messages(messages) => session.chat_stream(messages, options),
         })?;
         active.stream = Some(stream);
         Ok(active)
@@ -83,7 +84,8 @@ impl Drop for Active {
 }
 
 pub(crate) enum StreamState {
-    Running(Active),
+    /// Boxed: core's stream state is large next to a finished result.
+    Running(Box<Active>),
     /// Finished; the completion unless it failed or was closed before it started.
     Done(Option<PyCompletion>),
 }
@@ -127,7 +129,7 @@ pub fn start(
     let active = py
         .detach(|| Active::start(lease, &request, &options))
         .py(py)?;
-    let cell = Arc::new(Mutex::new(StreamState::Running(active)));
+    let cell = Arc::new(Mutex::new(StreamState::Running(Box::new(active))));
     slot.register_stream(&cell);
     Ok(PyTokenStream {
         cell,
@@ -211,7 +213,8 @@ impl PyTokenStream {
     }
 
     /// End the stream now (cancelled) and give its session back; `completion` keeps the
-    /// result so far. Idempotent.
+    /// result so far (including text the safety filter had checked but not yet yielded).
+    /// Idempotent.
     fn close(&self, py: Python<'_>) {
         self.slot.cancel_request(&self.flag);
         py.detach(|| preempt(&self.cell));

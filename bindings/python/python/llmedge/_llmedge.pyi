@@ -4,14 +4,22 @@ from typing import Any, Dict, List, Tuple
 
 from . import (
     Completion as Completion,
+    DynamicFlowOutput as DynamicFlowOutput,
+    JsonCompletion as JsonCompletion,
     Model as Model,
     ModelInfo as ModelInfo,
+    PromptTemplate as PromptTemplate,
+    Safety as Safety,
     Session as Session,
+    TemplateLibrary as TemplateLibrary,
+    TemplateOutput as TemplateOutput,
     Timings as Timings,
     TokenStream as TokenStream,
     Usage as Usage,
+    audit_verify as audit_verify,
     builtin_chat_templates as builtin_chat_templates,
     default_model_path as default_model_path,
+    extract_answer as extract_answer,
 )
 
 __version__: str
@@ -26,6 +34,14 @@ __all__ = [
     "Usage",
     "Session",
     "TokenStream",
+    "JsonCompletion",
+    "TemplateOutput",
+    "DynamicFlowOutput",
+    "PromptTemplate",
+    "TemplateLibrary",
+    "Safety",
+    "audit_verify",
+    "extract_answer",
     "ERROR_CODES",
     "__version__",
 ]
