@@ -20,7 +20,7 @@ pub enum TemplateCommand {
     },
     /// Fill a template and answer it. With --request, the model first fills the variables
     /// from the request (the two-stage dynamic flow); otherwise give them with --var.
-    Run(RunTemplateArgs),
+    Run(Box<RunTemplateArgs>),
 }
 
 #[derive(Args)]
@@ -124,12 +124,16 @@ fn run_template(args: &RunTemplateArgs, json: bool) -> Result<(), Error> {
         Some(request) => {
             let flow = session.run_dynamic(template, request, &options)?;
             if json {
-                let mut out = serde_json::to_value(&flow).map_err(|e| Error::Internal(e.to_string()))?;
+                let mut out =
+                    serde_json::to_value(&flow).map_err(|e| Error::Internal(e.to_string()))?;
                 out["answer"]["completion"] = completion_json(&flow.answer.completion);
                 println!("{out}");
                 return Ok(());
             }
-            eprintln!("stage 1 variables: {}", serde_json::Value::Object(flow.variables.clone()));
+            eprintln!(
+                "stage 1 variables: {}",
+                serde_json::Value::Object(flow.variables.clone())
+            );
             flow.answer
         }
         None => {

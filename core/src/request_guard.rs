@@ -10,8 +10,8 @@ use crate::audit::{AuditEvent, AuditLog, ModelRef, Surface, TokenCounts};
 use crate::chat_template::ChatMessage;
 use crate::error::Result;
 use crate::guard_model::GuardModel;
-use crate::safety::GuardDecision;
 use crate::model::Model;
+use crate::safety::GuardDecision;
 use crate::safety::{
     InputCheck, Pseudonymizer, Safety, SafetyPolicy, SafetyReport, StreamEvent, StreamFilter,
     Verdict,
@@ -142,7 +142,10 @@ impl RequestGuard {
 
     /// Check (and redact) each message of a conversation; placeholders stay consistent
     /// across messages.
-    pub fn check_messages(&mut self, messages: &[ChatMessage]) -> Result<Checked<Vec<ChatMessage>>> {
+    pub fn check_messages(
+        &mut self,
+        messages: &[ChatMessage],
+    ) -> Result<Checked<Vec<ChatMessage>>> {
         self.prompt = serde_json::to_string(messages).unwrap_or_default();
         let Some(safety) = self.config.safety.clone() else {
             self.prompt_redacted = self.prompt.clone();

@@ -428,8 +428,7 @@ fn tamper_deleted_last_records_is_caught_by_the_anchor() {
     let report = verify(tmp.path()).unwrap();
     assert_single_failure(&report, FindingKind::Truncated, SEG1, 8, 8);
     // The writer refuses to continue a log whose anchor is ahead of it.
-    let err = AuditLog::open(config(tmp.path()))
-        .expect_err("open must refuse");
+    let err = AuditLog::open(config(tmp.path())).expect_err("open must refuse");
     assert_eq!(err.code(), ErrorCode::Audit);
     assert!(err.to_string().contains(HEAD_FILE), "{err}");
 }
@@ -442,8 +441,7 @@ fn tamper_deleted_anchor() {
     assert!(!report.ok);
     assert_eq!(failures(&report).len(), 1, "{report}");
     assert_eq!(failures(&report)[0].kind, FindingKind::Anchor);
-    let err = AuditLog::open(config(tmp.path()))
-        .expect_err("open must refuse");
+    let err = AuditLog::open(config(tmp.path())).expect_err("open must refuse");
     assert_eq!(err.code(), ErrorCode::Audit);
 }
 
@@ -552,8 +550,7 @@ fn a_complete_but_corrupt_last_line_is_never_cut() {
     let (tmp, seg, mut lines) = ten_records();
     lines[9] = lines[9].replace("\"tenant\":\"acme\"", "\"tenant\":\"evil\"");
     write_lines(&seg, &lines);
-    let err = AuditLog::open(config(tmp.path()))
-        .expect_err("open must refuse");
+    let err = AuditLog::open(config(tmp.path())).expect_err("open must refuse");
     assert_eq!(err.code(), ErrorCode::Audit);
     assert_eq!(read_lines(&seg), lines);
 }
@@ -562,8 +559,7 @@ fn a_complete_but_corrupt_last_line_is_never_cut() {
 fn a_second_writer_is_locked_out() {
     let tmp = tempfile::tempdir().unwrap();
     let log = AuditLog::open(config(tmp.path())).unwrap();
-    let err = AuditLog::open(config(tmp.path()))
-        .expect_err("second open must fail");
+    let err = AuditLog::open(config(tmp.path())).expect_err("second open must fail");
     assert_eq!(err.code(), ErrorCode::Audit);
     assert!(err.to_string().contains("audit.lock"), "{err}");
     drop(log);

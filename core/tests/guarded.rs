@@ -214,28 +214,44 @@ fn a_configured_guard_model_scores_every_input() {
     let write_policy = |threshold: f32| {
         std::fs::write(
             &policy_file,
-            format!("[guard]\nmodel_path = {:?}\nthreshold = {threshold}\n", path.display().to_string()),
+            format!(
+                "[guard]\nmodel_path = {:?}\nthreshold = {threshold}\n",
+                path.display().to_string()
+            ),
         )
         .unwrap();
         Safety::new(SafetyPolicy::from_file(&policy_file).unwrap()).unwrap()
     };
     let mut s = Session::new(
         &model(),
-        SessionOptions { safety: Some(write_policy(1.0)), ..SessionOptions::default() },
+        SessionOptions {
+            safety: Some(write_policy(1.0)),
+            ..SessionOptions::default()
+        },
     )
     .unwrap();
     let out = s
-        .chat(&[ChatMessage::user("What helps against a mild headache?")], &GenerateOptions::greedy().with_max_tokens(4))
+        .chat(
+            &[ChatMessage::user("What helps against a mild headache?")],
+            &GenerateOptions::greedy().with_max_tokens(4),
+        )
         .unwrap();
     let decision = out.safety.unwrap().guard.expect("the guard ran");
     // At threshold 1.0 nothing is blocked; the score is a probability either way.
-    let GuardDecision::Allow { verdict } = decision else { panic!("{decision:?}") };
+    let GuardDecision::Allow { verdict } = decision else {
+        panic!("{decision:?}")
+    };
     assert!((0.0..=1.0).contains(&verdict.score), "{verdict:?}");
     assert_ne!(out.finish_reason, FinishReason::ContentFilter);
     // The same input scores the same (the guard is deterministic).
     let again = s
-        .chat(&[ChatMessage::user("What helps against a mild headache?")], &GenerateOptions::greedy().with_max_tokens(4))
+        .chat(
+            &[ChatMessage::user("What helps against a mild headache?")],
+            &GenerateOptions::greedy().with_max_tokens(4),
+        )
         .unwrap();
-    let Some(GuardDecision::Allow { verdict: v2 }) = again.safety.unwrap().guard else { panic!() };
+    let Some(GuardDecision::Allow { verdict: v2 }) = again.safety.unwrap().guard else {
+        panic!()
+    };
     assert_eq!(v2.score, verdict.score);
 }

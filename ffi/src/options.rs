@@ -841,7 +841,9 @@ pub unsafe extern "C" fn llmedge_generate_options_set_regex(
     // SAFETY: forwarded caller contract.
     unsafe {
         set(options, |o| {
-            o.constraint = Some(OutputConstraint::Regex(str_arg(regex, len, "regex")?.into()));
+            o.constraint = Some(OutputConstraint::Regex(
+                str_arg(regex, len, "regex")?.into(),
+            ));
             Ok(())
         })
     }

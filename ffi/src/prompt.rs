@@ -116,7 +116,12 @@ pub unsafe extern "C" fn llmedge_prompt_template_new(
             llmedge_template_format::LLMEDGE_TEMPLATE_JINJA => PromptTemplate::jinja(name, text),
         }?;
         // SAFETY: checked non-NULL.
-        unsafe { write(out, Box::into_raw(Box::new(llmedge_prompt_template { inner }))) };
+        unsafe {
+            write(
+                out,
+                Box::into_raw(Box::new(llmedge_prompt_template { inner })),
+            )
+        };
         Ok(())
     })
 }
@@ -139,7 +144,12 @@ pub unsafe extern "C" fn llmedge_prompt_template_from_toml(
         let source = unsafe { str_arg(toml, len, "toml") }?;
         let inner = PromptTemplate::from_toml_str(source, "<toml>")?;
         // SAFETY: checked non-NULL.
-        unsafe { write(out, Box::into_raw(Box::new(llmedge_prompt_template { inner }))) };
+        unsafe {
+            write(
+                out,
+                Box::into_raw(Box::new(llmedge_prompt_template { inner })),
+            )
+        };
         Ok(())
     })
 }
@@ -242,7 +252,10 @@ pub unsafe extern "C" fn llmedge_prompt_template_extract_answer(
         let t = &unsafe { ref_arg(template_, "template") }?.inner;
         // SAFETY: forwarded caller contract.
         let text = unsafe { str_arg(text, len, "text") }?;
-        let (out, out_len) = (out_arg(out_answer, "out_answer")?, out_arg(out_len, "out_len")?);
+        let (out, out_len) = (
+            out_arg(out_answer, "out_answer")?,
+            out_arg(out_len, "out_len")?,
+        );
         match t.extract_answer(text) {
             // SAFETY: both checked non-NULL.
             Some(answer) => unsafe { write_owned(out, out_len, answer) },
@@ -373,7 +386,12 @@ pub unsafe extern "C" fn llmedge_template_library_get(
         let out = out_arg(out_template, "out_template")?;
         let inner = lib.inner.get(name)?.clone();
         // SAFETY: checked non-NULL.
-        unsafe { write(out, Box::into_raw(Box::new(llmedge_prompt_template { inner }))) };
+        unsafe {
+            write(
+                out,
+                Box::into_raw(Box::new(llmedge_prompt_template { inner })),
+            )
+        };
         Ok(())
     })
 }

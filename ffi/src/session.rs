@@ -89,8 +89,8 @@ pub unsafe extern "C" fn llmedge_session_new(
         let model = unsafe { ref_arg(model, "model") }?;
         let out = out_arg(out_session, "out_session")?;
         // SAFETY: NULL allowed (defaults); otherwise a live builder.
-        let options =
-            unsafe { options.as_ref() }.map_or_else(crate::options::c_session_options, |o| o.inner.clone());
+        let options = unsafe { options.as_ref() }
+            .map_or_else(crate::options::c_session_options, |o| o.inner.clone());
         let session = Session::new(&model.inner, options)?;
         let handle = llmedge_session {
             cancel: session.cancel_handle(),
@@ -332,9 +332,17 @@ pub unsafe extern "C" fn llmedge_session_generate_json(
         let schema = unsafe { json_arg(schema_json, schema_len, "schema_json") }?;
         // SAFETY: forwarded caller contract.
         unsafe {
-            run(session, options, None, std::ptr::null_mut(), out_completion, |s, o, _| {
-                s.generate_json(Prompt::Text(prompt), &schema, o).map(|j| j.completion)
-            })
+            run(
+                session,
+                options,
+                None,
+                std::ptr::null_mut(),
+                out_completion,
+                |s, o, _| {
+                    s.generate_json(Prompt::Text(prompt), &schema, o)
+                        .map(|j| j.completion)
+                },
+            )
         }
     })
 }
@@ -359,9 +367,17 @@ pub unsafe extern "C" fn llmedge_session_chat_json(
         let schema = unsafe { json_arg(schema_json, schema_len, "schema_json") }?;
         // SAFETY: forwarded caller contract.
         unsafe {
-            run(session, options, None, std::ptr::null_mut(), out_completion, |s, o, _| {
-                s.chat_json(&messages.inner, &schema, o).map(|j| j.completion)
-            })
+            run(
+                session,
+                options,
+                None,
+                std::ptr::null_mut(),
+                out_completion,
+                |s, o, _| {
+                    s.chat_json(&messages.inner, &schema, o)
+                        .map(|j| j.completion)
+                },
+            )
         }
     })
 }
@@ -393,7 +409,9 @@ pub unsafe extern "C" fn llmedge_session_run_template(
             let session = ref_arg(session, "session")?;
             let template = &ref_arg(template_, "template")?.inner;
             let vars = variables_arg(variables_json, variables_len)?;
-            to_json(&with_session(session, options, |s, o| s.run_template(template, &vars, o))?)
+            to_json(&with_session(session, options, |s, o| {
+                s.run_template(template, &vars, o)
+            })?)
         })
     }
 }
@@ -422,7 +440,9 @@ pub unsafe extern "C" fn llmedge_session_run_dynamic(
             let session = ref_arg(session, "session")?;
             let template = &ref_arg(template_, "template")?.inner;
             let request = str_arg(request, request_len, "request")?;
-            to_json(&with_session(session, options, |s, o| s.run_dynamic(template, request, o))?)
+            to_json(&with_session(session, options, |s, o| {
+                s.run_dynamic(template, request, o)
+            })?)
         })
     }
 }
