@@ -161,7 +161,7 @@ mod tests {
         }
         assert_eq!(
             ErrorCode::ALL.len() + 1,
-            21,
+            27,
             "a new core code needs a new status"
         );
     }
