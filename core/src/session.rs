@@ -350,7 +350,10 @@ impl Session {
 
     /// The model's next-token logits after `prompt` (one per vocabulary entry): what a
     /// classifier (the guard model) reads instead of sampling.
-    pub fn next_token_logits<'p>(&mut self, prompt: impl Into<Prompt<'p>>) -> Result<Vec<f32>> {
+    pub(crate) fn next_token_logits<'p>(
+        &mut self,
+        prompt: impl Into<Prompt<'p>>,
+    ) -> Result<Vec<f32>> {
         let tokens = self.prompt_tokens(prompt.into())?;
         let tokens = self.fit(tokens, &GenerateOptions::default().with_max_tokens(1))?;
         self.ctx.clear_kv_cache();
