@@ -6,6 +6,8 @@
 mod audit_cmd;
 mod bench;
 mod chat;
+mod eval_cmd;
+mod lora_cmd;
 mod progress;
 mod template_cmd;
 
@@ -70,6 +72,16 @@ enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
+    /// LoRA adapters: import PEFT adapters, merge adapters into a model.
+    #[command(subcommand)]
+    Lora(lora_cmd::LoraCommand),
+    /// Quantize a GGUF model with llama.cpp's quantizer.
+    Quantize(lora_cmd::QuantizeArgs),
+    /// Compare model variants: perplexity, task accuracy, size, peak memory, speed.
+    Eval(eval_cmd::EvalArgs),
+    /// One variant of `eval`, measured in its own process (internal).
+    #[command(hide = true)]
+    EvalVariant(eval_cmd::EvalVariantArgs),
 }
 
 /// Where the model comes from and how it runs.
@@ -102,6 +114,9 @@ struct ModelArgs {
     /// The caller or tenant recorded in the audit log.
     #[arg(long, default_value = "local")]
     tenant: String,
+    /// LoRA adapter to apply at run time: PATH or PATH:SCALE (repeatable).
+    #[arg(long = "lora")]
+    loras: Vec<String>,
 }
 
 /// Sampling flags shared by `run` and `chat`.
@@ -258,9 +273,15 @@ impl ModelArgs {
             Some(dir) => Some(Arc::new(AuditLog::open(AuditConfig::new(dir))?)),
             None => None,
         };
+        let mut adapters = Vec::new();
+        for arg in &self.loras {
+            let (path, scale) = lora_cmd::parse_lora_arg(arg)?;
+            adapters.push((model.load_lora(path)?, scale));
+        }
         let session = Session::new(
             &model,
             SessionOptions {
+                adapters,
                 n_ctx: self.ctx,
                 chat_template,
                 safety,
@@ -325,6 +346,10 @@ fn dispatch(cli: &Cli) -> Result<(), Error> {
         Command::Bench(args) => bench::run(args, cli.json),
         Command::Template(cmd) => template_cmd::run(cmd, cli.json),
         Command::Audit(cmd) => audit_cmd::run(cmd, cli.json),
+        Command::Lora(cmd) => lora_cmd::run_lora(cmd, cli.json),
+        Command::Quantize(args) => lora_cmd::run_quantize(args, cli.json),
+        Command::Eval(args) => eval_cmd::run(args, cli.json),
+        Command::EvalVariant(args) => eval_cmd::run_variant(args),
     }
 }
 

@@ -87,3 +87,10 @@ pub fn load(path: &Path, options: ModelOptions, json: bool) -> Result<Model, Err
     bar.finish_and_clear();
     model
 }
+
+/// A per-tensor progress bar for the model tools (merge, quantize, eval).
+pub fn tensor_bar(what: &str, json: bool) -> ProgressBar {
+    let bar = bar(0, "{prefix} [{bar:30}] {pos}/{len} {msg}", json);
+    bar.set_prefix(what.to_owned());
+    bar
+}

@@ -18,8 +18,29 @@ static BACKEND: OnceLock<std::result::Result<LlamaBackend, String>> = OnceLock::
 /// How many recent error lines a thread keeps for error messages.
 const KEPT_LINES: usize = 16;
 
+/// A per-thread reader of llama.cpp's info lines (progress of long calls such as quantize).
+type LogObserver = Box<dyn FnMut(&str)>;
+
 thread_local! {
     static RECENT_ERRORS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    static OBSERVER: RefCell<Option<LogObserver>> = const { RefCell::new(None) };
+}
+
+/// Run `work` while `observer` sees every info line llama.cpp logs on this thread: llama.cpp
+/// reports the progress of quantization only in its log.
+pub(crate) fn with_log_observer<T>(
+    observer: impl FnMut(&str) + 'static,
+    work: impl FnOnce() -> T,
+) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            OBSERVER.with(|o| o.borrow_mut().take());
+        }
+    }
+    OBSERVER.with(|o| *o.borrow_mut() = Some(Box::new(observer)));
+    let _reset = Reset;
+    work()
 }
 
 /// The shared backend, initialised on first use.
@@ -76,7 +97,16 @@ unsafe extern "C" fn forward_log(
                 });
             }
             llama_cpp_sys_2::GGML_LOG_LEVEL_WARN => tracing::warn!(target: "llama.cpp", "{line}"),
-            llama_cpp_sys_2::GGML_LOG_LEVEL_INFO => tracing::info!(target: "llama.cpp", "{line}"),
+            llama_cpp_sys_2::GGML_LOG_LEVEL_INFO => {
+                tracing::info!(target: "llama.cpp", "{line}");
+                OBSERVER.with(|o| {
+                    if let Ok(mut o) = o.try_borrow_mut() {
+                        if let Some(observe) = o.as_mut() {
+                            observe(line);
+                        }
+                    }
+                });
+            }
             _ => tracing::debug!(target: "llama.cpp", "{line}"),
         }
     });

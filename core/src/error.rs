@@ -25,6 +25,8 @@ pub enum ErrorCode {
     OutOfMemory = 13,
     /// llama.cpp refused the model for another reason (see the message).
     ModelLoad = 14,
+    /// A LoRA adapter is invalid or does not fit the model (architecture, tensors, shapes).
+    Adapter = 15,
     /// A llama.cpp context could not be created.
     ContextCreate = 20,
     /// The request does not fit in the context window.
@@ -65,7 +67,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in numeric order: the surfaces generate their constants from this list.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::InvalidArgument,
         ErrorCode::NullArgument,
         ErrorCode::InvalidUtf8,
@@ -74,6 +76,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedArchitecture,
         ErrorCode::OutOfMemory,
         ErrorCode::ModelLoad,
+        ErrorCode::Adapter,
         ErrorCode::ContextCreate,
         ErrorCode::ContextOverflow,
         ErrorCode::Decode,
@@ -115,6 +118,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedArchitecture => "unsupported_architecture",
             ErrorCode::OutOfMemory => "out_of_memory",
             ErrorCode::ModelLoad => "model_load",
+            ErrorCode::Adapter => "adapter",
             ErrorCode::ContextCreate => "context_create",
             ErrorCode::ContextOverflow => "context_overflow",
             ErrorCode::Decode => "decode",
@@ -156,6 +160,8 @@ pub enum Error {
     OutOfMemory(String),
     #[error("failed to load model {}: {reason}", .path.display())]
     ModelLoad { path: PathBuf, reason: String },
+    #[error("LoRA adapter {}: {reason}", .path.display())]
+    Adapter { path: PathBuf, reason: String },
     #[error("failed to create context: {0}")]
     ContextCreate(String),
     #[error("context overflow: {needed} tokens needed but the context holds {n_ctx}")]
@@ -222,6 +228,7 @@ impl Error {
             Error::UnsupportedArchitecture { .. } => ErrorCode::UnsupportedArchitecture,
             Error::OutOfMemory(_) => ErrorCode::OutOfMemory,
             Error::ModelLoad { .. } => ErrorCode::ModelLoad,
+            Error::Adapter { .. } => ErrorCode::Adapter,
             Error::ContextCreate(_) => ErrorCode::ContextCreate,
             Error::ContextOverflow { .. } => ErrorCode::ContextOverflow,
             Error::Decode(_) => ErrorCode::Decode,
@@ -243,7 +250,7 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
             path: path.into(),
             source,

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::backend::{backend, clear_recent_errors, recent_errors};
 use crate::error::{Error, Result};
+use crate::lora::{AdapterInner, LoraAdapter};
 
 /// A token id in the model's vocabulary.
 pub type Token = i32;
@@ -86,11 +87,13 @@ pub struct Model {
     inner: Arc<ModelInner>,
 }
 
-struct ModelInner {
+pub(crate) struct ModelInner {
     llama: LlamaModel,
     info: ModelInfo,
     options: ModelOptions,
     sha256: OnceLock<String>,
+    /// LoRA adapters loaded into this model, by canonical path: each file is loaded once.
+    loras: Mutex<Vec<Arc<AdapterInner>>>,
 }
 
 impl fmt::Debug for Model {
@@ -153,6 +156,7 @@ impl Model {
                 info,
                 options,
                 sha256,
+                loras: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -301,6 +305,40 @@ impl Model {
     pub(crate) fn llama(&self) -> &LlamaModel {
         &self.inner.llama
     }
+
+    /// Run `f` on the llama.cpp model under the lock that serialises its mutations.
+    pub(crate) fn with_model_mutation<T>(&self, f: impl FnOnce(&LlamaModel) -> T) -> T {
+        let _guard = CONTEXT_CREATE.lock().unwrap_or_else(|p| p.into_inner());
+        f(&self.inner.llama)
+    }
+
+    pub(crate) fn is_inner(&self, other: &std::sync::Weak<ModelInner>) -> bool {
+        std::ptr::eq(Arc::as_ptr(&self.inner), other.as_ptr())
+    }
+
+    /// Load a GGUF LoRA adapter into this model, or return the one already loaded from the
+    /// same file. The adapter is checked first: a file for another architecture, with other
+    /// shapes or not an adapter at all gets [`Error::Adapter`] saying what does not fit.
+    pub fn load_lora(&self, path: impl AsRef<Path>) -> Result<LoraAdapter> {
+        let path = path.as_ref();
+        let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let mut loras = self.inner.loras.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = loras
+            .iter()
+            .find(|a| LoraAdapter::from_inner((*a).clone()).path() == key)
+        {
+            return Ok(LoraAdapter::from_inner(found.clone()));
+        }
+        let inner = crate::lora::load(self, &key, Arc::downgrade(&self.inner))?;
+        loras.push(inner.clone());
+        Ok(LoraAdapter::from_inner(inner))
+    }
+
+    /// The adapters loaded into this model so far.
+    pub fn loras(&self) -> Vec<LoraAdapter> {
+        let loras = self.inner.loras.lock().unwrap_or_else(|p| p.into_inner());
+        loras.iter().cloned().map(LoraAdapter::from_inner).collect()
+    }
 }
 
 /// Check what llama.cpp would only report as NULL: existence, GGUF magic, memory.
@@ -405,7 +443,7 @@ fn read_info(llama: &LlamaModel, path: &Path, sha256: Option<String>) -> ModelIn
 }
 
 /// Names of llama.cpp's `llama_ftype` values.
-fn file_type_name(ftype: u32) -> String {
+pub(crate) fn file_type_name(ftype: u32) -> String {
     let name = match ftype {
         0 => "F32",
         1 => "F16",

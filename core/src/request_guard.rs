@@ -10,6 +10,7 @@ use crate::audit::{AuditEvent, AuditLog, ModelRef, Surface, TokenCounts};
 use crate::chat_template::ChatMessage;
 use crate::error::Result;
 use crate::guard_model::GuardModel;
+use crate::lora::LoraAdapter;
 use crate::model::Model;
 use crate::safety::GuardDecision;
 use crate::safety::{
@@ -67,6 +68,8 @@ pub(crate) struct RequestGuard {
     prompt: String,
     prompt_redacted: String,
     audited: bool,
+    /// SHA-256 of the one LoRA adapter applied (several are listed in `sampling` instead).
+    adapter_sha256: Option<String>,
 }
 
 impl RequestGuard {
@@ -91,6 +94,28 @@ impl RequestGuard {
             prompt: String::new(),
             prompt_redacted: String::new(),
             audited: false,
+            adapter_sha256: None,
+        }
+    }
+
+    /// Record the LoRA adapters the request runs with: each one's name, SHA-256 and scale
+    /// go into the audited sampling parameters.
+    pub fn set_adapters(&mut self, set: &[(LoraAdapter, f32)]) {
+        if set.is_empty() {
+            return;
+        }
+        self.adapter_sha256 = match set {
+            [(one, _)] => Some(one.info().sha256.clone()),
+            _ => None,
+        };
+        if let Some(map) = self.sampling.as_object_mut() {
+            let list: Vec<serde_json::Value> = set
+                .iter()
+                .map(|(a, scale)| {
+                    serde_json::json!({"name": a.info().name, "sha256": a.info().sha256, "scale": scale})
+                })
+                .collect();
+            map.insert("adapters".into(), list.into());
         }
     }
 
@@ -263,7 +288,7 @@ impl RequestGuard {
                 }),
                 sha256: model.sha256()?,
             },
-            adapter_sha256: None,
+            adapter_sha256: self.adapter_sha256.clone(),
             sampling: self.sampling.clone(),
             safety,
             prompt: self.prompt.clone(),

@@ -8,6 +8,7 @@ use llama_cpp_2::token::logit_bias::LlamaLogitBias;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::error::{Error, Result};
+use crate::lora::AdapterSet;
 use crate::model::{Model, Token};
 use crate::structured_output::OutputConstraint;
 
@@ -62,6 +63,10 @@ pub struct GenerateOptions {
     pub request_id: Option<String>,
     /// The caller or tenant of this request, overriding the session's.
     pub tenant: Option<String>,
+    /// LoRA adapters (with scales) for this request, replacing the session's set; `Some(vec![])`
+    /// runs the bare model. The audit record lists them by name, SHA-256 and scale.
+    #[serde(skip)]
+    pub adapters: Option<AdapterSet>,
 }
 
 impl Default for GenerateOptions {
@@ -85,6 +90,7 @@ impl Default for GenerateOptions {
             constraint: None,
             request_id: None,
             tenant: None,
+            adapters: None,
         }
     }
 }

@@ -12,11 +12,13 @@ use std::time::Instant;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaLoraAdapter;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::audit::{AuditLog, Surface, TokenCounts};
 use crate::chat_template::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
+use crate::lora::{set_key, validate_set, AdapterSet, LoraAdapter};
 use crate::model::{Model, Token};
 use crate::request_guard::{default_safety, Checked, GuardConfig, RequestGuard};
 use crate::safety::{Safety, SafetyReport, StreamEvent};
@@ -46,6 +48,9 @@ pub struct SessionOptions {
     pub tenant: String,
     /// Which surface serves the requests (recorded in the audit log).
     pub surface: Surface,
+    /// LoRA adapters (loaded with [`Model::load_lora`]) and their scales, applied to every
+    /// request that does not name its own.
+    pub adapters: AdapterSet,
 }
 
 impl Default for SessionOptions {
@@ -61,6 +66,7 @@ impl Default for SessionOptions {
             audit: None,
             tenant: "local".into(),
             surface: Surface::Rust,
+            adapters: Vec::new(),
         }
     }
 }
@@ -179,6 +185,10 @@ pub struct Session {
     chat_template: Option<ChatTemplate>,
     guard: GuardConfig,
     cancel: Arc<AtomicBool>,
+    /// The adapters requests run with by default.
+    adapters: AdapterSet,
+    /// The set applied to the context now (see `lora::set_key`).
+    applied: Vec<(usize, u32)>,
 }
 
 // SAFETY: a llama.cpp context has no thread affinity; it only must not be used from two threads
@@ -214,6 +224,7 @@ impl Session {
             .with_n_ubatch(n_ubatch)
             .with_n_threads(threads as i32)
             .with_n_threads_batch(threads_batch as i32);
+        validate_set(model, &options.adapters)?;
         let ctx = model.new_context(params)?;
         // SAFETY: the context borrows the weights in the model's `Arc` allocation, which never
         // moves and which `Session::model` keeps alive until after `ctx` drops (fields drop in
@@ -233,7 +244,40 @@ impl Session {
                 surface: options.surface,
             },
             cancel: Arc::new(AtomicBool::new(false)),
+            adapters: options.adapters,
+            applied: Vec::new(),
         })
+    }
+
+    /// Replace the adapters (with scales) that requests run with by default; an empty set
+    /// runs the bare model. Nothing is reloaded: the model keeps its adapters loaded.
+    pub fn set_adapters(&mut self, adapters: AdapterSet) -> Result<()> {
+        validate_set(&self.model, &adapters)?;
+        self.adapters = adapters;
+        Ok(())
+    }
+
+    /// The adapters requests run with by default.
+    pub fn adapters(&self) -> &[(LoraAdapter, f32)] {
+        &self.adapters
+    }
+
+    /// Apply a request's adapters (its own, else the session's) unless already applied, and
+    /// return the set.
+    fn apply_adapters(&mut self, requested: Option<&AdapterSet>) -> Result<AdapterSet> {
+        let set = requested.unwrap_or(&self.adapters).clone();
+        validate_set(&self.model, &set)?;
+        let key = set_key(&set);
+        if key != self.applied {
+            let pairs: Vec<(&LlamaLoraAdapter, f32)> =
+                set.iter().map(|(a, s)| (a.llama(), *s)).collect();
+            self.applied.clear();
+            self.ctx
+                .set_lora_adapters(&pairs)
+                .map_err(|e| Error::Internal(format!("applying LoRA adapters: {e}")))?;
+            self.applied = key;
+        }
+        Ok(set)
     }
 
     /// The model this session runs.
@@ -356,13 +400,55 @@ impl Session {
     ) -> Result<Vec<f32>> {
         let tokens = self.prompt_tokens(prompt.into())?;
         let tokens = self.fit(tokens, &GenerateOptions::default().with_max_tokens(1))?;
+        let mut logits = Vec::new();
+        self.score_tokens(&tokens, tokens.len() - 1, |_, l| logits = l.to_vec())?;
+        Ok(logits)
+    }
+
+    /// Evaluate `tokens` from an empty cache with the session's adapters, calling
+    /// `each(position, logits)` for every position from `first_output` on: the logits there
+    /// predict the token at `position + 1`. Perplexity and log-likelihood scoring read these.
+    pub(crate) fn score_tokens(
+        &mut self,
+        tokens: &[Token],
+        first_output: usize,
+        mut each: impl FnMut(usize, &[f32]),
+    ) -> Result<()> {
+        if tokens.is_empty() || first_output >= tokens.len() {
+            return Err(Error::InvalidArgument("nothing to score".into()));
+        }
+        if tokens.len() > self.n_ctx as usize {
+            return Err(Error::ContextOverflow {
+                needed: tokens.len(),
+                n_ctx: self.n_ctx as usize,
+            });
+        }
+        self.apply_adapters(None)?;
         self.ctx.clear_kv_cache();
         let n_batch = self.n_batch as usize;
         for (i, chunk) in tokens.chunks(n_batch).enumerate() {
-            let is_last = (i + 1) * n_batch >= tokens.len();
-            self.decode(chunk, i * n_batch, is_last)?;
+            let start = i * n_batch;
+            self.batch.clear();
+            for (k, &t) in chunk.iter().enumerate() {
+                self.batch
+                    .add(
+                        LlamaToken(t),
+                        (start + k) as i32,
+                        &[0],
+                        start + k >= first_output,
+                    )
+                    .map_err(|e| Error::Internal(format!("batch: {e}")))?;
+            }
+            self.ctx
+                .decode(&mut self.batch)
+                .map_err(|e| Error::Decode(e.to_string()))?;
+            for (k, _) in chunk.iter().enumerate() {
+                if start + k >= first_output {
+                    each(start + k, self.ctx.get_logits_ith(k as i32));
+                }
+            }
         }
-        Ok(self.ctx.get_logits().to_vec())
+        Ok(())
     }
 
     /// Start generating; a request that fails before its first token is audited too.
@@ -498,6 +584,10 @@ impl<'s> TokenStream<'s> {
         options.validate(&session.model)?;
         // Before the prompt is decoded, so a bad grammar costs nothing.
         let sampler = options.build_sampler(&session.model)?;
+        let adapters = session.apply_adapters(options.adapters.as_ref())?;
+        if let Some(guard) = guard.as_mut() {
+            guard.set_adapters(&adapters);
+        }
         session.cancel.store(false, Ordering::SeqCst);
         let tokens = session.prompt_tokens(prompt)?;
         let tokens = session.fit(tokens, options)?;
