@@ -6,7 +6,10 @@ LLMEDGE := $(CARGO_TARGET_DIR)/release/llmedge
 PREFIX ?= /usr/local
 QUESTION ?= In two sentences, why do hospitals run language models on their own servers?
 
-.PHONY: deps build models demo install header header-check lint test test-rust test-c test-python test-java bench clean
+VENV ?= $(CURDIR)/.venv
+FIXTURES := models/cache/fixtures
+
+.PHONY: fixtures reference-tools deps build models demo install header header-check lint test test-rust test-c test-python test-java bench clean
 
 deps:
 	./scripts/install-deps.sh
@@ -17,6 +20,18 @@ build: deps
 
 models: build
 	$(LLMEDGE) fetch --all
+
+## Seeded test fixtures written with the `gguf` Python package: LoRA adapters (PEFT folders
+## and GGUF), into models/cache/fixtures (git-ignored).
+fixtures: models
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check gguf numpy safetensors
+	$(VENV)/bin/python models/lora_fixtures.py --base models/cache/SmolLM2-135M-Instruct.Q4_1.gguf --out $(FIXTURES)/lora
+
+## llama.cpp's own tools at the linked llama.cpp version: the references of the LoRA-merge,
+## perplexity and quantization tests (.bench/llama.cpp/build/bin).
+reference-tools: build
+	./bench/build-llama-tools.sh llama-export-lora llama-perplexity llama-quantize
 
 ## The main job: build, fetch the default model, stream an answer.
 demo: build
@@ -37,16 +52,16 @@ lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 
-test-rust: models
+test-rust: fixtures reference-tools
 	$(CARGO) test --release --workspace
 
-test-c: models
+test-c: fixtures
 	./tests/c/run.sh
 
-test-python: models
+test-python: fixtures
 	./bindings/python/test.sh
 
-test-java: models
+test-java: fixtures
 	./bindings/java/test.sh
 
 ## Everything CI runs.

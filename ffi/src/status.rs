@@ -22,6 +22,8 @@ pub enum llmedge_status {
     LLMEDGE_STATUS_UNSUPPORTED_ARCHITECTURE = 12,
     LLMEDGE_STATUS_OUT_OF_MEMORY = 13,
     LLMEDGE_STATUS_MODEL_LOAD = 14,
+    /// A LoRA adapter is invalid or does not fit the model (architecture, tensors, shapes).
+    LLMEDGE_STATUS_ADAPTER = 15,
     LLMEDGE_STATUS_CONTEXT_CREATE = 20,
     LLMEDGE_STATUS_CONTEXT_OVERFLOW = 21,
     LLMEDGE_STATUS_DECODE = 22,
@@ -55,6 +57,7 @@ impl From<ErrorCode> for llmedge_status {
             ErrorCode::UnsupportedArchitecture => LLMEDGE_STATUS_UNSUPPORTED_ARCHITECTURE,
             ErrorCode::OutOfMemory => LLMEDGE_STATUS_OUT_OF_MEMORY,
             ErrorCode::ModelLoad => LLMEDGE_STATUS_MODEL_LOAD,
+            ErrorCode::Adapter => LLMEDGE_STATUS_ADAPTER,
             ErrorCode::ContextCreate => LLMEDGE_STATUS_CONTEXT_CREATE,
             ErrorCode::ContextOverflow => LLMEDGE_STATUS_CONTEXT_OVERFLOW,
             ErrorCode::Decode => LLMEDGE_STATUS_DECODE,
@@ -161,7 +164,7 @@ mod tests {
         }
         assert_eq!(
             ErrorCode::ALL.len() + 1,
-            27,
+            28,
             "a new core code needs a new status"
         );
     }

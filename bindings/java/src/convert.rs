@@ -270,6 +270,7 @@ pub(crate) fn session_options(env: &mut JNIEnv<'_>, obj: &JObject<'_>) -> JResul
         audit,
         tenant: string_field(env, obj, "tenant")?.unwrap_or(defaults.tenant),
         surface: Surface::Java,
+        adapters: Vec::new(),
     })
 }
 
@@ -398,6 +399,7 @@ pub(crate) fn generate_options(
         truncation,
         constraint,
         request_id: string_field(env, obj, "requestId")?,
+        adapters: None,
         tenant: string_field(env, obj, "tenant")?,
     })
 }
