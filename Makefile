@@ -22,11 +22,14 @@ models: build
 	$(LLMEDGE) fetch --all
 
 ## Seeded test fixtures written with the `gguf` Python package: LoRA adapters (PEFT folders
-## and GGUF), into models/cache/fixtures (git-ignored).
+## and GGUF), and an F16 copy of the default model (the exact base for merge and
+## quantization tests), into models/cache/fixtures (git-ignored).
 fixtures: models
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check gguf numpy safetensors
 	$(VENV)/bin/python models/lora_fixtures.py --base models/cache/SmolLM2-135M-Instruct.Q4_1.gguf --out $(FIXTURES)/lora
+	test -f $(FIXTURES)/smollm2-f16.gguf || $(LLMEDGE) quantize --type F16 --allow-requantize \
+	    models/cache/SmolLM2-135M-Instruct.Q4_1.gguf $(FIXTURES)/smollm2-f16.gguf
 
 ## llama.cpp's own tools at the linked llama.cpp version: the references of the LoRA-merge,
 ## perplexity and quantization tests (.bench/llama.cpp/build/bin).

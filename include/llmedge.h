@@ -46,6 +46,10 @@ typedef enum llmedge_status {
   LLMEDGE_STATUS_UNSUPPORTED_ARCHITECTURE = 12,
   LLMEDGE_STATUS_OUT_OF_MEMORY = 13,
   LLMEDGE_STATUS_MODEL_LOAD = 14,
+  /**
+   * A LoRA adapter is invalid or does not fit the model (architecture, tensors, shapes).
+   */
+  LLMEDGE_STATUS_ADAPTER = 15,
   LLMEDGE_STATUS_CONTEXT_CREATE = 20,
   LLMEDGE_STATUS_CONTEXT_OVERFLOW = 21,
   LLMEDGE_STATUS_DECODE = 22,
@@ -154,9 +158,27 @@ typedef struct llmedge_chat_messages llmedge_chat_messages;
 typedef struct llmedge_completion llmedge_completion;
 
 /**
+ * Options for `llmedge_model_perplexity` (an opaque builder).
+ */
+typedef struct llmedge_eval_options llmedge_eval_options;
+
+/**
  * Sampling and limits for one generation (an opaque builder).
  */
 typedef struct llmedge_generate_options llmedge_generate_options;
+
+/**
+ * A LoRA adapter loaded into one model. Opaque, immutable. The handle is a reference: the
+ * model keeps the adapter loaded for its whole life, and freeing the handle only drops the
+ * reference.
+ */
+typedef struct llmedge_lora llmedge_lora;
+
+/**
+ * Options for `llmedge_lora_merge` (an opaque builder): the adapters to merge and the type of
+ * the merged tensors.
+ */
+typedef struct llmedge_merge_options llmedge_merge_options;
 
 /**
  * A loaded model (corresponds to an `Arc` of the weights). Opaque.
@@ -172,6 +194,11 @@ typedef struct llmedge_model_options llmedge_model_options;
  * A prompt template (LangChain-style `{variable}` or Jinja). Opaque, immutable.
  */
 typedef struct llmedge_prompt_template llmedge_prompt_template;
+
+/**
+ * Options for `llmedge_quantize` (an opaque builder).
+ */
+typedef struct llmedge_quantize_options llmedge_quantize_options;
 
 /**
  * A compiled safety policy: lexicons, PII rules. Opaque, immutable.
@@ -206,6 +233,13 @@ typedef int32_t llmedge_token;
  */
 typedef bool (*llmedge_piece_callback)(const char *piece, size_t len, void *user_data);
 
+/**
+ * Progress of a long tool call: `done` of `total` tensors are finished, then `user_data`.
+ * Called on the thread that called the tool, after each tensor. Return `true`: the tools
+ * cannot be stopped yet, so the value is ignored (a later version may stop on `false`).
+ */
+typedef bool (*llmedge_progress_callback)(size_t done, size_t total, void *user_data);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -236,6 +270,49 @@ const char *llmedge_last_error(size_t *out_len);
  * A static name for a status ("ok", "model_not_found", ...), or "unknown". Thread-safe.
  */
 const char *llmedge_status_name(int32_t status);
+
+/**
+ * Load a GGUF LoRA adapter into `model`, or get the one already loaded from the same file
+ * (each file is loaded once per model; loading it again returns a handle to the same adapter).
+ * The adapter is checked against the model first: `LLMEDGE_STATUS_ADAPTER` when the file is
+ * missing, truncated, not a LoRA adapter, for another architecture, or has tensors or shapes
+ * the model does not have (the message says what does not fit). An adapter can only be used
+ * with the model it was loaded into (`LLMEDGE_STATUS_INVALID_ARGUMENT` otherwise).
+ *
+ * On success `*out_lora` is owned by the caller (free with `llmedge_lora_free`); it stays
+ * valid after `llmedge_model_free` (its info can be read and it can be freed; it can be
+ * attached only to sessions of its model, which keep the model alive). Thread-safe.
+ *
+ * # Safety
+ * `model` must be NULL or live; `path` NULL or `path_len` readable bytes; `out_lora` NULL or
+ * writable.
+ */
+enum llmedge_status llmedge_model_load_lora(const struct llmedge_model *model,
+                                            const char *path,
+                                            size_t path_len,
+                                            struct llmedge_lora **out_lora);
+
+/**
+ * Free an adapter handle. The model keeps the adapter loaded (sessions and options that use it
+ * are unaffected). NULL is a no-op. Must not be called twice on the same pointer.
+ *
+ * # Safety
+ * `lora` must be NULL or a live handle not used afterwards.
+ */
+void llmedge_lora_free(struct llmedge_lora *lora);
+
+/**
+ * The adapter's metadata as a JSON object: `path`, `name`, `architecture`, `alpha`, `rank`,
+ * `tensors` (base tensors it changes), `parameters`, `size_bytes`, `sha256`. On success
+ * `*out_json` is a NUL-terminated UTF-8 string of `*out_len` bytes owned by the caller (free
+ * with `llmedge_string_free`). Thread-safe.
+ *
+ * # Safety
+ * `lora` must be NULL or live; out-pointers must be NULL or writable.
+ */
+enum llmedge_status llmedge_lora_info_json(const struct llmedge_lora *lora,
+                                           char **out_json,
+                                           size_t *out_len);
 
 /**
  * Load a GGUF model.
@@ -596,6 +673,23 @@ enum llmedge_status llmedge_session_options_set_tenant(struct llmedge_session_op
                                                        size_t len);
 
 /**
+ * Attach a LoRA adapter with `scale` (1.0 = as trained; 0 = no effect; negative values
+ * subtract it) to every request of sessions made with these options, unless a request sets
+ * its own adapters (`llmedge_generate_options_add_lora`, `_set_no_lora`). Call once per
+ * adapter to stack several. The adapter must belong to the model the session is created on,
+ * the scale must be finite, and an adapter may be added once: checked by `llmedge_session_new`
+ * (`LLMEDGE_STATUS_INVALID_ARGUMENT`). The builder keeps its own reference: `lora` may be
+ * freed afterwards. Returns `LLMEDGE_STATUS_NULL_ARG` for NULL pointers. Not thread-safe with
+ * other changes to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_session_options`; `lora` NULL or live.
+ */
+enum llmedge_status llmedge_session_options_add_lora(struct llmedge_session_options *options,
+                                                     const struct llmedge_lora *lora,
+                                                     float scale);
+
+/**
  * Create generation options with llmedge's defaults (max_tokens 256, temperature 0.8, top_k 40,
  * top_p 0.95, min_p 0.05, no penalties, random seed). Values are checked when a generation
  * starts; a bad value fails that call with `LLMEDGE_STATUS_INVALID_ARGUMENT`.
@@ -854,6 +948,33 @@ enum llmedge_status llmedge_generate_options_set_request_id(struct llmedge_gener
 enum llmedge_status llmedge_generate_options_set_tenant(struct llmedge_generate_options *options,
                                                         const char *tenant,
                                                         size_t len);
+
+/**
+ * Run this request with an explicit set of LoRA adapters instead of the session's: the first
+ * call switches the request from "the session's adapters" (the default) to an explicit set,
+ * and each call adds `lora` with `scale` to it. Nothing is reloaded when requests switch
+ * between sets. Checked when generation starts (same model, finite
+ * scale, each adapter once; `LLMEDGE_STATUS_INVALID_ARGUMENT`). The builder keeps its own
+ * reference: `lora` may be freed afterwards. Returns `LLMEDGE_STATUS_NULL_ARG` for NULL
+ * pointers. Not thread-safe with other changes to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_generate_options`; `lora` NULL or live.
+ */
+enum llmedge_status llmedge_generate_options_add_lora(struct llmedge_generate_options *options,
+                                                      const struct llmedge_lora *lora,
+                                                      float scale);
+
+/**
+ * Run this request on the bare model: an explicit, empty adapter set, whatever the session's
+ * adapters are. Replaces adapters added with `llmedge_generate_options_add_lora` (later
+ * `_add_lora` calls add to the empty set). Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is
+ * NULL. Not thread-safe with other changes to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_generate_options`.
+ */
+enum llmedge_status llmedge_generate_options_set_no_lora(struct llmedge_generate_options *options);
 
 /**
  * Create an empty message list. Owned by the caller; free with `llmedge_chat_messages_free`.
@@ -1333,6 +1454,271 @@ enum llmedge_status llmedge_completion_usage(const struct llmedge_completion *co
 enum llmedge_status llmedge_completion_timing(const struct llmedge_completion *completion,
                                               int32_t which,
                                               double *out_value);
+
+/**
+ * Create merge options: no adapters yet, merged tensors keep their type. The caller owns the
+ * result and frees it with `llmedge_merge_options_free`. Returns NULL only on an internal panic.
+ */
+struct llmedge_merge_options *llmedge_merge_options_new(void);
+
+/**
+ * Free merge options. NULL is a no-op. Must not be called twice on the same pointer.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_merge_options`.
+ */
+void llmedge_merge_options_free(struct llmedge_merge_options *options);
+
+/**
+ * Add the GGUF LoRA adapter at `path` with `scale` (1.0 = as trained; the effective scale is
+ * llama.cpp's, scale × alpha / rank). The path is copied; the file is read by
+ * `llmedge_lora_merge`. Returns `LLMEDGE_STATUS_NULL_ARG` / `LLMEDGE_STATUS_INVALID_UTF8`
+ * for bad arguments, `LLMEDGE_STATUS_INVALID_ARGUMENT` for a non-finite scale. Not
+ * thread-safe with other changes to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or live; `path` NULL or `path_len` readable bytes.
+ */
+enum llmedge_status llmedge_merge_options_add_lora(struct llmedge_merge_options *options,
+                                                   const char *path,
+                                                   size_t path_len,
+                                                   float scale);
+
+/**
+ * The ggml type of the merged tensors (`f32`, `f16`, `q8_0`, `q4_0`, ...; case-insensitive);
+ * by default each keeps its type. The name is copied and checked by `llmedge_lora_merge`
+ * (`LLMEDGE_STATUS_INVALID_ARGUMENT` for an unknown or unsupported type). Not thread-safe with
+ * other changes to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or live; `name` NULL or `len` readable bytes.
+ */
+enum llmedge_status llmedge_merge_options_set_out_type(struct llmedge_merge_options *options,
+                                                       const char *name,
+                                                       size_t len);
+
+/**
+ * Merge the adapters of `options` into the base GGUF model at `base` and write the result to
+ * `output` (W' = W + Σ scale·B·A, computed as llama.cpp does; untouched tensors and metadata
+ * are copied byte for byte; the file is replaced atomically). `progress` may be NULL; it is
+ * called after each tensor (see `llmedge_progress_callback`). On success `*out_report_json`
+ * is a JSON object (`output`, `merged_tensors`, `copied_tensors`, `adapters`, `output_bytes`,
+ * `seconds`) of `*out_report_len` bytes owned by the caller (free with
+ * `llmedge_string_free`). Errors: `LLMEDGE_STATUS_INVALID_ARGUMENT` (no adapters, bad
+ * `out_type`), `LLMEDGE_STATUS_ADAPTER` (an adapter that does not fit the base),
+ * `LLMEDGE_STATUS_INVALID_MODEL`, `LLMEDGE_STATUS_IO`. Thread-safe.
+ *
+ * # Safety
+ * Strings must be NULL or point to their lengths in bytes; `options` NULL or live; `progress`
+ * NULL or callable with `user_data` on this thread; out-pointers NULL or writable.
+ */
+enum llmedge_status llmedge_lora_merge(const char *base,
+                                       size_t base_len,
+                                       const char *output,
+                                       size_t output_len,
+                                       const struct llmedge_merge_options *options,
+                                       llmedge_progress_callback progress,
+                                       void *user_data,
+                                       char **out_report_json,
+                                       size_t *out_report_len);
+
+/**
+ * Convert the Hugging Face PEFT LoRA adapter in the folder `peft_dir`
+ * (`adapter_config.json` + `adapter_model.safetensors`) for the base GGUF model at `base` and
+ * write it as a GGUF adapter to `output` (atomically), with F16 tensors when `f16` is true,
+ * else F32. On success `*out_report_json` is a JSON object (`architecture`, `rank`, `alpha`,
+ * `peft_alpha`, `use_rslora`, `tensors`, `parameters`, `out`) of `*out_report_len` bytes
+ * owned by the caller (free with `llmedge_string_free`). Errors: `LLMEDGE_STATUS_ADAPTER`
+ * (listing every reason the adapter cannot be imported: unsupported PEFT features, modules
+ * or shapes that do not fit the base), `LLMEDGE_STATUS_INVALID_MODEL`, `LLMEDGE_STATUS_IO`.
+ * Thread-safe.
+ *
+ * # Safety
+ * Strings must be NULL or point to their lengths in bytes; out-pointers NULL or writable.
+ */
+enum llmedge_status llmedge_lora_import(const char *peft_dir,
+                                        size_t peft_dir_len,
+                                        const char *base,
+                                        size_t base_len,
+                                        const char *output,
+                                        size_t output_len,
+                                        bool f16,
+                                        char **out_report_json,
+                                        size_t *out_report_len);
+
+/**
+ * Create quantize options for the target file type `type_name` (llama.cpp's names such as
+ * `Q4_K_M`, `Q8_0`, `F16`; case-insensitive), with all cores, no requantizing, no overrides.
+ * `LLMEDGE_STATUS_INVALID_ARGUMENT` for an unknown name (the message lists the supported
+ * ones). On success `*out_options` is owned by the caller (free with
+ * `llmedge_quantize_options_free`). Thread-safe.
+ *
+ * # Safety
+ * `type_name` must be NULL or `len` readable bytes; `out_options` NULL or writable.
+ */
+enum llmedge_status llmedge_quantize_options_new(const char *type_name,
+                                                 size_t len,
+                                                 struct llmedge_quantize_options **out_options);
+
+/**
+ * Free quantize options. NULL is a no-op. Must not be called twice on the same pointer.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_quantize_options`.
+ */
+void llmedge_quantize_options_free(struct llmedge_quantize_options *options);
+
+/**
+ * Accept an input whose tensors are already quantized (default false: such an input gives
+ * `LLMEDGE_STATUS_INVALID_ARGUMENT`, because quality loss accumulates). Returns
+ * `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes to the
+ * same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_quantize_options`.
+ */
+enum llmedge_status llmedge_quantize_options_set_allow_requantize(struct llmedge_quantize_options *options,
+                                                                  bool on);
+
+/**
+ * Worker threads (default: all cores; 0 is rejected by `llmedge_quantize`). Returns
+ * `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes to the
+ * same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_quantize_options`.
+ */
+enum llmedge_status llmedge_quantize_options_set_threads(struct llmedge_quantize_options *options,
+                                                         uint32_t threads);
+
+/**
+ * Quantize every tensor to the file type, without llama.cpp's per-tensor mixtures (default
+ * false). Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other
+ * changes to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_quantize_options`.
+ */
+enum llmedge_status llmedge_quantize_options_set_pure(struct llmedge_quantize_options *options,
+                                                      bool on);
+
+/**
+ * Give tensors whose name matches the regex `pattern` the ggml type `type_name` (`f16`,
+ * `q8_0`, ...), e.g. ("token_embd", "q8_0"). Both strings are copied and checked by
+ * `llmedge_quantize` (`LLMEDGE_STATUS_INVALID_ARGUMENT` for a bad regex or type). Not
+ * thread-safe with other changes to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or live; strings NULL or their lengths in readable bytes.
+ */
+enum llmedge_status llmedge_quantize_options_add_keep(struct llmedge_quantize_options *options,
+                                                      const char *pattern,
+                                                      size_t pattern_len,
+                                                      const char *type_name,
+                                                      size_t type_len);
+
+/**
+ * Quantize the GGUF model `input` into `output` with llama.cpp's quantizer (`output` is
+ * replaced atomically and must differ from `input`). `progress` may be NULL; it is called
+ * after each tensor (see `llmedge_progress_callback`). On success `*out_report_json` is a JSON
+ * object (`output`, `file_type`, `input_bytes`, `output_bytes`, `tensors`, `seconds`) of
+ * `*out_report_len` bytes owned by the caller (free with `llmedge_string_free`). Errors:
+ * `LLMEDGE_STATUS_INVALID_ARGUMENT` (an already-quantized input without
+ * `_set_allow_requantize`, 0 threads, a bad override, output = input),
+ * `LLMEDGE_STATUS_INVALID_MODEL` (unreadable input or llama.cpp failure), `LLMEDGE_STATUS_IO`.
+ * Thread-safe.
+ *
+ * # Safety
+ * Strings must be NULL or point to their lengths in bytes; `options` NULL or live; `progress`
+ * NULL or callable with `user_data` on this thread; out-pointers NULL or writable.
+ */
+enum llmedge_status llmedge_quantize(const char *input,
+                                     size_t input_len,
+                                     const char *output,
+                                     size_t output_len,
+                                     const struct llmedge_quantize_options *options,
+                                     llmedge_progress_callback progress,
+                                     void *user_data,
+                                     char **out_report_json,
+                                     size_t *out_report_len);
+
+/**
+ * Create evaluation options: a context of 512 tokens per perplexity chunk, every chunk, no
+ * adapters, the model's threads. The caller owns the result and frees it with
+ * `llmedge_eval_options_free`. Returns NULL only on an internal panic.
+ */
+struct llmedge_eval_options *llmedge_eval_options_new(void);
+
+/**
+ * Free evaluation options. NULL is a no-op. Must not be called twice on the same pointer.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_eval_options`.
+ */
+void llmedge_eval_options_free(struct llmedge_eval_options *options);
+
+/**
+ * Context per perplexity chunk, as llama-perplexity's `-c` (default 512; at least 16,
+ * checked by `llmedge_model_perplexity`). Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is
+ * NULL. Not thread-safe with other changes to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_eval_options`.
+ */
+enum llmedge_status llmedge_eval_options_set_n_ctx(struct llmedge_eval_options *options,
+                                                   uint32_t n_ctx);
+
+/**
+ * Score at most `n` chunks (0 = all, the default). Returns `LLMEDGE_STATUS_NULL_ARG` when
+ * `options` is NULL. Not thread-safe with other changes to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_eval_options`.
+ */
+enum llmedge_status llmedge_eval_options_set_max_chunks(struct llmedge_eval_options *options,
+                                                        size_t n);
+
+/**
+ * Threads (0 = the model's default, the default). Returns `LLMEDGE_STATUS_NULL_ARG` when
+ * `options` is NULL. Not thread-safe with other changes to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_eval_options`.
+ */
+enum llmedge_status llmedge_eval_options_set_threads(struct llmedge_eval_options *options,
+                                                     uint32_t threads);
+
+/**
+ * Evaluate with `lora` attached at `scale` (call once per adapter). The adapter must belong
+ * to the evaluated model, with a finite scale, each adapter once: checked by
+ * `llmedge_model_perplexity` (`LLMEDGE_STATUS_INVALID_ARGUMENT`). The builder keeps its own
+ * reference: `lora` may be freed afterwards. Returns `LLMEDGE_STATUS_NULL_ARG` for NULL
+ * pointers. Not thread-safe with other changes to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_eval_options`; `lora` NULL or live.
+ */
+enum llmedge_status llmedge_eval_options_add_lora(struct llmedge_eval_options *options,
+                                                  const struct llmedge_lora *lora,
+                                                  float scale);
+
+/**
+ * Perplexity of `text` under `model` (with the adapters of `options`), computed as llama.cpp's
+ * `llama-perplexity -c n_ctx`: the text is cut into chunks of `n_ctx` tokens and the second
+ * half of each chunk is scored. `options` may be NULL for defaults (n_ctx 512). The text needs
+ * at least 2 × n_ctx tokens (`LLMEDGE_STATUS_INVALID_ARGUMENT` otherwise). On success
+ * `*out_perplexity` is the perplexity (≥ 1; lower is better). Thread-safe (each call makes its
+ * own context).
+ *
+ * # Safety
+ * `model` must be NULL or live; `text` NULL or `len` readable bytes; `options` NULL or live;
+ * `out_perplexity` NULL or writable.
+ */
+enum llmedge_status llmedge_model_perplexity(const struct llmedge_model *model,
+                                             const char *text,
+                                             size_t len,
+                                             const struct llmedge_eval_options *options,
+                                             double *out_perplexity);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -85,6 +85,23 @@ std::string string_result(F &&call) {
 }
 }  // namespace detail
 
+/// A LoRA adapter loaded into one model (Model::load_lora); immutable and thread-safe.
+/// Destroying it frees the handle only: the model keeps the adapter loaded.
+class Lora {
+public:
+    /// Takes ownership of a C adapter handle.
+    explicit Lora(llmedge_lora *l) : h_(l) {}
+    /// The adapter as JSON (path, name, architecture, alpha, rank, tensors, parameters,
+    /// size_bytes, sha256).
+    std::string info_json() const {
+        return detail::string_result([&](char **p, size_t *n) { return llmedge_lora_info_json(h_.get(), p, n); });
+    }
+    const llmedge_lora *get() const noexcept { return h_.get(); }
+
+private:
+    detail::Handle<llmedge_lora, llmedge_lora_free> h_;
+};
+
 class ModelOptions {
 public:
     ModelOptions() : h_(detail::non_null(llmedge_model_options_new())) {}
@@ -126,6 +143,11 @@ public:
     /// The caller or tenant requests are accounted to in the audit log (default "local").
     SessionOptions &tenant(std::string_view t) {
         detail::check(llmedge_session_options_set_tenant(h_.get(), t.data(), t.size()));
+        return *this;
+    }
+    /// Attach `lora` at `scale` to every request (unless a request sets its own adapters).
+    SessionOptions &add_lora(const Lora &lora, float scale = 1.0f) {
+        detail::check(llmedge_session_options_add_lora(h_.get(), lora.get(), scale));
         return *this;
     }
     const llmedge_session_options *get() const noexcept { return h_.get(); }
@@ -173,6 +195,13 @@ public:
     GenerateOptions &request_id(std::string_view id) { detail::check(llmedge_generate_options_set_request_id(h_.get(), id.data(), id.size())); return *this; }
     /// The caller or tenant of this request, overriding the session's.
     GenerateOptions &tenant(std::string_view t) { detail::check(llmedge_generate_options_set_tenant(h_.get(), t.data(), t.size())); return *this; }
+    /// Run this request with an explicit adapter set instead of the session's; each call adds one.
+    GenerateOptions &add_lora(const Lora &lora, float scale = 1.0f) {
+        detail::check(llmedge_generate_options_add_lora(h_.get(), lora.get(), scale));
+        return *this;
+    }
+    /// Run this request on the bare model, whatever the session's adapters.
+    GenerateOptions &no_lora() { detail::check(llmedge_generate_options_set_no_lora(h_.get())); return *this; }
     const llmedge_generate_options *get() const noexcept { return h_.get(); }
 
 private:
@@ -282,6 +311,13 @@ public:
         detail::check(llmedge_model_detokenize(h_.get(), tokens.data(), tokens.size(), special, &p, &n));
         return detail::take_string(p, n);
     }
+    /// Load a GGUF LoRA adapter into this model (or get the one already loaded from that file).
+    /// Throws LLMEDGE_STATUS_ADAPTER when it does not fit the model.
+    Lora load_lora(std::string_view path) const {
+        llmedge_lora *l = nullptr;
+        detail::check(llmedge_model_load_lora(h_.get(), path.data(), path.size(), &l));
+        return Lora(l);
+    }
     std::vector<float> embed(std::string_view text) const {
         float *p = nullptr;
         size_t n = 0;
@@ -295,6 +331,138 @@ public:
 private:
     detail::Handle<llmedge_model, llmedge_model_free> h_;
 };
+
+/// Options of lora_merge: the adapters (path, scale) and the type of the merged tensors.
+class MergeOptions {
+public:
+    MergeOptions() : h_(detail::non_null(llmedge_merge_options_new())) {}
+    MergeOptions &add_lora(std::string_view path, float scale = 1.0f) {
+        detail::check(llmedge_merge_options_add_lora(h_.get(), path.data(), path.size(), scale));
+        return *this;
+    }
+    /// ggml type of the merged tensors ("f16", "q8_0", ...); by default each keeps its type.
+    MergeOptions &out_type(std::string_view name) {
+        detail::check(llmedge_merge_options_set_out_type(h_.get(), name.data(), name.size()));
+        return *this;
+    }
+    const llmedge_merge_options *get() const noexcept { return h_.get(); }
+
+private:
+    detail::Handle<llmedge_merge_options, llmedge_merge_options_free> h_;
+};
+
+/// Options of quantize, for a target file type such as "Q4_K_M" or "Q8_0".
+class QuantizeOptions {
+public:
+    explicit QuantizeOptions(std::string_view type_name) {
+        llmedge_quantize_options *o = nullptr;
+        detail::check(llmedge_quantize_options_new(type_name.data(), type_name.size(), &o));
+        h_.reset(o);
+    }
+    /// Accept an already-quantized input (quality loss accumulates).
+    QuantizeOptions &allow_requantize(bool on) { detail::check(llmedge_quantize_options_set_allow_requantize(h_.get(), on)); return *this; }
+    QuantizeOptions &threads(uint32_t n) { detail::check(llmedge_quantize_options_set_threads(h_.get(), n)); return *this; }
+    /// Every tensor at the file type, without llama.cpp's mixtures.
+    QuantizeOptions &pure(bool on) { detail::check(llmedge_quantize_options_set_pure(h_.get(), on)); return *this; }
+    /// Tensors whose name matches the regex `pattern` get the ggml type `type_name`.
+    QuantizeOptions &keep(std::string_view pattern, std::string_view type_name) {
+        detail::check(llmedge_quantize_options_add_keep(h_.get(), pattern.data(), pattern.size(), type_name.data(),
+                                                        type_name.size()));
+        return *this;
+    }
+    const llmedge_quantize_options *get() const noexcept { return h_.get(); }
+
+private:
+    detail::Handle<llmedge_quantize_options, llmedge_quantize_options_free> h_;
+};
+
+/// Options of perplexity: context per chunk (default 512), chunks, threads, adapters.
+class EvalOptions {
+public:
+    EvalOptions() : h_(detail::non_null(llmedge_eval_options_new())) {}
+    EvalOptions &n_ctx(uint32_t n) { detail::check(llmedge_eval_options_set_n_ctx(h_.get(), n)); return *this; }
+    /// Score at most `n` chunks (0 = all).
+    EvalOptions &max_chunks(size_t n) { detail::check(llmedge_eval_options_set_max_chunks(h_.get(), n)); return *this; }
+    EvalOptions &threads(uint32_t n) { detail::check(llmedge_eval_options_set_threads(h_.get(), n)); return *this; }
+    EvalOptions &add_lora(const Lora &lora, float scale = 1.0f) {
+        detail::check(llmedge_eval_options_add_lora(h_.get(), lora.get(), scale));
+        return *this;
+    }
+    const llmedge_eval_options *get() const noexcept { return h_.get(); }
+
+private:
+    detail::Handle<llmedge_eval_options, llmedge_eval_options_free> h_;
+};
+
+/// Called with (tensors done, total tensors). The tools cannot be stopped: an exception thrown
+/// by the callback is rethrown once the tool has finished.
+using ProgressCallback = std::function<void(size_t, size_t)>;
+
+namespace detail {
+struct ProgressTrampoline {
+    const ProgressCallback *fn;
+    std::exception_ptr error;
+    static bool call(size_t done, size_t total, void *user_data) {
+        auto *self = static_cast<ProgressTrampoline *>(user_data);
+        if (self->error) return true;
+        try {
+            (*self->fn)(done, total);
+        } catch (...) {
+            self->error = std::current_exception();
+        }
+        return true;
+    }
+};
+
+/// Run a tool that takes (progress, user_data, char **, size_t *) and return its report.
+template <typename F>
+std::string run_tool(const ProgressCallback &progress, F &&call) {
+    ProgressTrampoline t{&progress, nullptr};
+    char *p = nullptr;
+    size_t n = 0;
+    llmedge_status status =
+        progress ? call(&ProgressTrampoline::call, &t, &p, &n) : call(nullptr, nullptr, &p, &n);
+    std::string report = status == LLMEDGE_STATUS_OK ? take_string(p, n) : std::string();
+    if (t.error) std::rethrow_exception(t.error);
+    check(status);
+    return report;
+}
+}  // namespace detail
+
+/// Merge the adapters of `options` into the base model at `base` and write `output`.
+/// Returns the report JSON (output, merged_tensors, copied_tensors, adapters, output_bytes, seconds).
+inline std::string lora_merge(std::string_view base, std::string_view output, const MergeOptions &options,
+                              const ProgressCallback &progress = nullptr) {
+    return detail::run_tool(progress, [&](llmedge_progress_callback cb, void *ud, char **p, size_t *n) {
+        return llmedge_lora_merge(base.data(), base.size(), output.data(), output.size(), options.get(), cb, ud, p, n);
+    });
+}
+
+/// Convert the PEFT adapter folder `peft_dir` for the base model `base` into the GGUF adapter
+/// `output` (F16 tensors when `f16`, else F32). Returns the report JSON.
+inline std::string lora_import(std::string_view peft_dir, std::string_view base, std::string_view output,
+                               bool f16 = false) {
+    return detail::string_result([&](char **p, size_t *n) {
+        return llmedge_lora_import(peft_dir.data(), peft_dir.size(), base.data(), base.size(), output.data(),
+                                   output.size(), f16, p, n);
+    });
+}
+
+/// Quantize the model `input` into `output`. Returns the report JSON (output, file_type,
+/// input_bytes, output_bytes, tensors, seconds).
+inline std::string quantize(std::string_view input, std::string_view output, const QuantizeOptions &options,
+                            const ProgressCallback &progress = nullptr) {
+    return detail::run_tool(progress, [&](llmedge_progress_callback cb, void *ud, char **p, size_t *n) {
+        return llmedge_quantize(input.data(), input.size(), output.data(), output.size(), options.get(), cb, ud, p, n);
+    });
+}
+
+/// Perplexity of `text` under `model` (as llama-perplexity -c n_ctx; the text needs 2 × n_ctx tokens).
+inline double perplexity(const Model &model, std::string_view text, const EvalOptions &options = EvalOptions()) {
+    double ppl = 0;
+    detail::check(llmedge_model_perplexity(model.get(), text.data(), text.size(), options.get(), &ppl));
+    return ppl;
+}
 
 /// A prompt template (`{variable}` or Jinja); immutable and thread-safe. Variables are given
 /// as a JSON object (empty = none).

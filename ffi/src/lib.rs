@@ -7,21 +7,25 @@
 #![allow(non_camel_case_types)]
 
 mod args;
+mod lora;
 mod model;
 mod options;
 mod prompt;
 mod safety;
 mod session;
 mod status;
+mod tools;
 
 use std::ffi::c_char;
 
+pub use lora::*;
 pub use model::*;
 pub use options::*;
 pub use prompt::*;
 pub use safety::*;
 pub use session::*;
 pub use status::llmedge_status;
+pub use tools::*;
 
 /// A token id in the model's vocabulary (0 .. n_vocab).
 pub type llmedge_token = i32;

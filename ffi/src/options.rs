@@ -14,8 +14,9 @@ use llmedge::{
     Truncation,
 };
 
-use crate::args::{free_box, mut_arg, str_arg};
+use crate::args::{free_box, mut_arg, ref_arg, str_arg};
 use crate::llmedge_token;
+use crate::lora::llmedge_lora;
 use crate::status::{guard, guard_value, llmedge_status};
 
 /// Options for `llmedge_model_load` (an opaque builder).
@@ -431,6 +432,33 @@ pub unsafe extern "C" fn llmedge_session_options_set_tenant(
     unsafe {
         set(options, |o| {
             o.tenant = str_arg(tenant, len, "tenant")?.to_owned();
+            Ok(())
+        })
+    }
+}
+
+/// Attach a LoRA adapter with `scale` (1.0 = as trained; 0 = no effect; negative values
+/// subtract it) to every request of sessions made with these options, unless a request sets
+/// its own adapters (`llmedge_generate_options_add_lora`, `_set_no_lora`). Call once per
+/// adapter to stack several. The adapter must belong to the model the session is created on,
+/// the scale must be finite, and an adapter may be added once: checked by `llmedge_session_new`
+/// (`LLMEDGE_STATUS_INVALID_ARGUMENT`). The builder keeps its own reference: `lora` may be
+/// freed afterwards. Returns `LLMEDGE_STATUS_NULL_ARG` for NULL pointers. Not thread-safe with
+/// other changes to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_session_options`; `lora` NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_options_add_lora(
+    options: *mut llmedge_session_options,
+    lora: *const llmedge_lora,
+    scale: f32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            let lora = ref_arg(lora, "lora")?;
+            o.adapters.push((lora.inner.clone(), scale));
             Ok(())
         })
     }
@@ -905,6 +933,54 @@ pub unsafe extern "C" fn llmedge_generate_options_set_tenant(
     unsafe {
         set(options, |o| {
             o.tenant = Some(str_arg(tenant, len, "tenant")?.to_owned());
+            Ok(())
+        })
+    }
+}
+
+/// Run this request with an explicit set of LoRA adapters instead of the session's: the first
+/// call switches the request from "the session's adapters" (the default) to an explicit set,
+/// and each call adds `lora` with `scale` to it. Nothing is reloaded when requests switch
+/// between sets. Checked when generation starts (same model, finite
+/// scale, each adapter once; `LLMEDGE_STATUS_INVALID_ARGUMENT`). The builder keeps its own
+/// reference: `lora` may be freed afterwards. Returns `LLMEDGE_STATUS_NULL_ARG` for NULL
+/// pointers. Not thread-safe with other changes to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_generate_options`; `lora` NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_add_lora(
+    options: *mut llmedge_generate_options,
+    lora: *const llmedge_lora,
+    scale: f32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            let lora = ref_arg(lora, "lora")?;
+            o.adapters
+                .get_or_insert_with(Vec::new)
+                .push((lora.inner.clone(), scale));
+            Ok(())
+        })
+    }
+}
+
+/// Run this request on the bare model: an explicit, empty adapter set, whatever the session's
+/// adapters are. Replaces adapters added with `llmedge_generate_options_add_lora` (later
+/// `_add_lora` calls add to the empty set). Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is
+/// NULL. Not thread-safe with other changes to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_generate_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_generate_options_set_no_lora(
+    options: *mut llmedge_generate_options,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.adapters = Some(Vec::new());
             Ok(())
         })
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # C/C++ consumer tests: install the package into build/c-install, build the tests and examples
 # against it with plain CMake, and run them with ctest (each also under ASan + UBSan).
-# Needs a prior `cargo build --release --workspace` (make build).
+# Needs a prior `cargo build --release --workspace` (make build) and the LoRA fixtures
+# (make fixtures).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}/release"
@@ -17,6 +18,8 @@ model="$("$target/llmedge" fetch --json | python3 -c 'import json,sys; print(jso
 "$target/llmedge" run --raw --greedy -n 32 --json "The capital of France is" \
   | python3 -c 'import json,sys; sys.stdout.write(json.load(sys.stdin)["text"])' > "$build/expected.txt"
 head -c 1000000 "$model" > "$build/corrupt.gguf"
+fixtures="$root/models/cache/fixtures/lora"
+[ -e "$fixtures/lora_smollm2_a.gguf" ] || { echo "missing $fixtures: run make fixtures first" >&2; exit 1; }
 
 # Every function the header declares must be exercised by the NULL-argument test.
 missing=0
@@ -26,7 +29,8 @@ done
 [ "$missing" -eq 0 ]
 
 cmake -S "$root/tests/c" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_PREFIX_PATH="$prefix" \
-  -DMODEL="$model" -DEXPECTED="$build/expected.txt" -DCORRUPT="$build/corrupt.gguf" >/dev/null
+  -DMODEL="$model" -DEXPECTED="$build/expected.txt" -DCORRUPT="$build/corrupt.gguf" \
+  -DLORA_FIXTURES="$fixtures" >/dev/null
 cmake --build "$build"
 ctest --test-dir "$build" --output-on-failure
 

@@ -1,8 +1,9 @@
 // GoogleTest suite for the C++ wrapper (include/llmedge.hpp) on the real default model.
-// Usage: test_cpp_wrapper MODEL_PATH EXPECTED_TEXT_FILE
+// Usage: test_cpp_wrapper MODEL_PATH EXPECTED_TEXT_FILE LORA_FIXTURE_DIR
 #include <gtest/gtest.h>
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -16,6 +17,7 @@
 namespace {
 std::string g_model_path;
 std::string g_expected;
+std::string g_fixtures;
 const char *kPrompt = "The capital of France is";
 
 const llmedge::Model &model() {
@@ -215,13 +217,73 @@ TEST(CppWrapper, AuditLogVerifies) {
     std::filesystem::remove_all(dir);
 }
 
+TEST(CppWrapper, LoraAdaptersPerSessionAndPerRequest) {
+    auto a = model().load_lora(g_fixtures + "/lora_smollm2_a.gguf");
+    EXPECT_NE(a.info_json().find("\"rank\":8"), std::string::npos);
+    auto opts = llmedge::GenerateOptions::greedy_max_tokens(16);
+    opts.ignore_eos(true);
+    llmedge::Session bare(model(), llmedge::SessionOptions().safety_enabled(false));
+    llmedge::Session adapted(model(), llmedge::SessionOptions().safety_enabled(false).add_lora(a, 1.0f));
+    const char *prompt = "A radiology report should describe";  // one that adapter a changes
+    std::string base(bare.generate(prompt, opts).text());
+    std::string with_a(adapted.generate(prompt, opts).text());
+    EXPECT_NE(base, with_a);
+    auto none = llmedge::GenerateOptions::greedy_max_tokens(16);
+    none.ignore_eos(true).no_lora();
+    EXPECT_EQ(std::string(adapted.generate(prompt, none).text()), base);
+    auto req = llmedge::GenerateOptions::greedy_max_tokens(16);
+    req.ignore_eos(true).add_lora(a);
+    EXPECT_EQ(std::string(bare.generate(prompt, req).text()), with_a);
+    try {
+        model().load_lora(g_fixtures + "/lora_gemma3_arch.gguf");
+        FAIL() << "expected an exception";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_ADAPTER);
+        EXPECT_STREQ(e.name(), "adapter");
+    }
+}
+
+TEST(CppWrapper, ToolsMergeImportQuantizePerplexity) {
+    auto dir = std::filesystem::temp_directory_path() / ("llmedge-cpp-tools-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    size_t calls = 0;
+    auto merged = (dir / "merged.gguf").string();
+    auto report = llmedge::lora_merge(g_model_path, merged,
+                                      llmedge::MergeOptions().add_lora(g_fixtures + "/lora_smollm2_a.gguf").out_type("f16"),
+                                      [&](size_t done, size_t total) { calls++; EXPECT_LE(done, total); });
+    EXPECT_NE(report.find("\"merged_tensors\""), std::string::npos);
+    EXPECT_GT(calls, 0u);
+    auto imported = (dir / "imported.gguf").string();
+    report = llmedge::lora_import(g_fixtures + "/peft_smollm2_r8", g_model_path, imported, true);
+    EXPECT_NE(report.find("\"rank\":8"), std::string::npos);
+    auto lora = model().load_lora(imported);
+    auto f16 = (dir / "f16.gguf").string();
+    try {
+        llmedge::quantize(g_model_path, f16, llmedge::QuantizeOptions("F16").threads(2));
+        FAIL() << "expected an exception";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_INVALID_ARGUMENT);
+    }
+    report = llmedge::quantize(g_model_path, f16, llmedge::QuantizeOptions("F16").threads(2).allow_requantize(true));
+    EXPECT_NE(report.find("\"file_type\":\"F16\""), std::string::npos);
+    std::string text;
+    for (int i = 0; i < 40; i++) text += "The quick brown fox jumps over the lazy dog. ";
+    double ppl = llmedge::perplexity(model(), text, llmedge::EvalOptions().n_ctx(64).max_chunks(2));
+    EXPECT_GT(ppl, 1.0);
+    double ppl_lora = llmedge::perplexity(model(), text, llmedge::EvalOptions().n_ctx(64).max_chunks(2).add_lora(lora));
+    EXPECT_GT(ppl_lora, 1.0);
+    EXPECT_NE(ppl, ppl_lora);
+    std::filesystem::remove_all(dir);
+}
+
 int main(int argc, char **argv) {
     ::testing::InitGoogleTest(&argc, argv);
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s MODEL_PATH EXPECTED_TEXT_FILE\n", argv[0]);
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s MODEL_PATH EXPECTED_TEXT_FILE LORA_FIXTURE_DIR\n", argv[0]);
         return 2;
     }
     g_model_path = argv[1];
+    g_fixtures = argv[3];
     std::ifstream f(argv[2], std::ios::binary);
     std::stringstream ss;
     ss << f.rdbuf();

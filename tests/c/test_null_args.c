@@ -1,7 +1,7 @@
 /* Every exported function, called with NULL in each pointer argument (the others valid),
  * returns LLMEDGE_STATUS_NULL_ARG and writes nothing; every _free accepts NULL.
  * tests/c/run.sh checks that each function declared in llmedge.h is named in this file.
- * Usage: test_null_args MODEL_PATH */
+ * Usage: test_null_args MODEL_PATH LORA_ADAPTER_PATH */
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -10,9 +10,11 @@
 #define NULL_ARG(expr) CHECK_STATUS(expr, LLMEDGE_STATUS_NULL_ARG)
 
 int main(int argc, char **argv) {
-    CHECK(argc == 2);
+    CHECK(argc == 3);
     const char *path = argv[1];
     size_t plen = strlen(path);
+    const char *lora_path = argv[2];
+    size_t llen = strlen(lora_path);
 
     /* Functions without pointer arguments, or documented as accepting NULL. */
     CHECK(llmedge_abi_version() == LLMEDGE_ABI_VERSION);
@@ -34,6 +36,10 @@ int main(int argc, char **argv) {
     llmedge_prompt_template_free(NULL);
     llmedge_template_library_free(NULL);
     llmedge_safety_free(NULL);
+    llmedge_lora_free(NULL);
+    llmedge_merge_options_free(NULL);
+    llmedge_quantize_options_free(NULL);
+    llmedge_eval_options_free(NULL);
 
     /* Builders: NULL handle. */
     NULL_ARG(llmedge_model_options_set_n_gpu_layers(NULL, 1));
@@ -73,6 +79,19 @@ int main(int argc, char **argv) {
     NULL_ARG(llmedge_generate_options_set_grammar(NULL, "root ::= \"a\"", 12));
     NULL_ARG(llmedge_generate_options_set_request_id(NULL, "r", 1));
     NULL_ARG(llmedge_generate_options_set_tenant(NULL, "t", 1));
+    NULL_ARG(llmedge_session_options_add_lora(NULL, NULL, 1.0f));
+    NULL_ARG(llmedge_generate_options_add_lora(NULL, NULL, 1.0f));
+    NULL_ARG(llmedge_generate_options_set_no_lora(NULL));
+    NULL_ARG(llmedge_merge_options_add_lora(NULL, "a", 1, 1.0f));
+    NULL_ARG(llmedge_merge_options_set_out_type(NULL, "f16", 3));
+    NULL_ARG(llmedge_quantize_options_set_allow_requantize(NULL, true));
+    NULL_ARG(llmedge_quantize_options_set_threads(NULL, 1));
+    NULL_ARG(llmedge_quantize_options_set_pure(NULL, true));
+    NULL_ARG(llmedge_quantize_options_add_keep(NULL, "a", 1, "f16", 3));
+    NULL_ARG(llmedge_eval_options_set_n_ctx(NULL, 64));
+    NULL_ARG(llmedge_eval_options_set_max_chunks(NULL, 1));
+    NULL_ARG(llmedge_eval_options_set_threads(NULL, 1));
+    NULL_ARG(llmedge_eval_options_add_lora(NULL, NULL, 1.0f));
 
     /* Builders: NULL string arguments. */
     llmedge_session_options *so = llmedge_session_options_new();
@@ -91,6 +110,43 @@ int main(int argc, char **argv) {
     NULL_ARG(llmedge_generate_options_set_grammar(go, NULL, 0));
     NULL_ARG(llmedge_generate_options_set_request_id(go, NULL, 0));
     NULL_ARG(llmedge_generate_options_set_tenant(go, NULL, 0));
+    NULL_ARG(llmedge_session_options_add_lora(so, NULL, 1.0f));
+    NULL_ARG(llmedge_generate_options_add_lora(go, NULL, 1.0f));
+
+    /* Tools: merge, import, quantize (NULL strings, builders, out-pointers). */
+    llmedge_merge_options *mergeo = llmedge_merge_options_new();
+    llmedge_quantize_options *qo = NULL;
+    llmedge_eval_options *eo = llmedge_eval_options_new();
+    CHECK(mergeo && eo);
+    NULL_ARG(llmedge_merge_options_add_lora(mergeo, NULL, 0, 1.0f));
+    NULL_ARG(llmedge_merge_options_set_out_type(mergeo, NULL, 0));
+    NULL_ARG(llmedge_quantize_options_new(NULL, 0, &qo));
+    NULL_ARG(llmedge_quantize_options_new("Q8_0", 4, NULL));
+    CHECK(qo == NULL);
+    CHECK_OK(llmedge_quantize_options_new("Q8_0", 4, &qo));
+    NULL_ARG(llmedge_quantize_options_add_keep(qo, NULL, 0, "f16", 3));
+    NULL_ARG(llmedge_quantize_options_add_keep(qo, "a", 1, NULL, 0));
+    NULL_ARG(llmedge_eval_options_add_lora(eo, NULL, 1.0f));
+    {
+        char *rep = NULL;
+        size_t rlen = 0;
+        NULL_ARG(llmedge_lora_merge(NULL, 0, "o", 1, mergeo, NULL, NULL, &rep, &rlen));
+        NULL_ARG(llmedge_lora_merge("b", 1, NULL, 0, mergeo, NULL, NULL, &rep, &rlen));
+        NULL_ARG(llmedge_lora_merge("b", 1, "o", 1, NULL, NULL, NULL, &rep, &rlen));
+        NULL_ARG(llmedge_lora_merge("b", 1, "o", 1, mergeo, NULL, NULL, NULL, &rlen));
+        NULL_ARG(llmedge_lora_merge("b", 1, "o", 1, mergeo, NULL, NULL, &rep, NULL));
+        NULL_ARG(llmedge_lora_import(NULL, 0, "b", 1, "o", 1, false, &rep, &rlen));
+        NULL_ARG(llmedge_lora_import("p", 1, NULL, 0, "o", 1, false, &rep, &rlen));
+        NULL_ARG(llmedge_lora_import("p", 1, "b", 1, NULL, 0, false, &rep, &rlen));
+        NULL_ARG(llmedge_lora_import("p", 1, "b", 1, "o", 1, false, NULL, &rlen));
+        NULL_ARG(llmedge_lora_import("p", 1, "b", 1, "o", 1, false, &rep, NULL));
+        NULL_ARG(llmedge_quantize(NULL, 0, "o", 1, qo, NULL, NULL, &rep, &rlen));
+        NULL_ARG(llmedge_quantize("i", 1, NULL, 0, qo, NULL, NULL, &rep, &rlen));
+        NULL_ARG(llmedge_quantize("i", 1, "o", 1, NULL, NULL, NULL, &rep, &rlen));
+        NULL_ARG(llmedge_quantize("i", 1, "o", 1, qo, NULL, NULL, NULL, &rlen));
+        NULL_ARG(llmedge_quantize("i", 1, "o", 1, qo, NULL, NULL, &rep, NULL));
+        CHECK(rep == NULL);
+    }
 
     /* Prompt templates, the library, the safety layer, audit verification. */
     llmedge_prompt_template *tpl = NULL;
@@ -187,6 +243,25 @@ int main(int argc, char **argv) {
     NULL_ARG(llmedge_default_model_path(&str, NULL));
     CHECK(str == NULL && toks == NULL && vec == NULL);
 
+    /* LoRA adapters and perplexity. */
+    llmedge_lora *lora = NULL;
+    double ppl = -1;
+    NULL_ARG(llmedge_model_load_lora(NULL, lora_path, llen, &lora));
+    NULL_ARG(llmedge_model_load_lora(model, NULL, 0, &lora));
+    NULL_ARG(llmedge_model_load_lora(model, lora_path, llen, NULL));
+    CHECK(lora == NULL);
+    CHECK_OK(llmedge_model_load_lora(model, lora_path, llen, &lora));
+    NULL_ARG(llmedge_lora_info_json(NULL, &str, &len));
+    NULL_ARG(llmedge_lora_info_json(lora, NULL, &len));
+    NULL_ARG(llmedge_lora_info_json(lora, &str, NULL));
+    NULL_ARG(llmedge_session_options_add_lora(NULL, lora, 1.0f));
+    NULL_ARG(llmedge_generate_options_add_lora(NULL, lora, 1.0f));
+    NULL_ARG(llmedge_eval_options_add_lora(NULL, lora, 1.0f));
+    NULL_ARG(llmedge_model_perplexity(NULL, "a", 1, eo, &ppl));
+    NULL_ARG(llmedge_model_perplexity(model, NULL, 0, eo, &ppl));
+    NULL_ARG(llmedge_model_perplexity(model, "a", 1, eo, NULL));
+    CHECK(str == NULL && ppl == -1);
+
     /* Sessions. */
     llmedge_session *session = NULL;
     NULL_ARG(llmedge_session_new(NULL, so, &session));
@@ -264,6 +339,10 @@ int main(int argc, char **argv) {
     llmedge_session_options_free(so);
     llmedge_generate_options_free(go);
     llmedge_chat_messages_free(msgs);
+    llmedge_lora_free(lora);
+    llmedge_merge_options_free(mergeo);
+    llmedge_quantize_options_free(qo);
+    llmedge_eval_options_free(eo);
     printf("test_null_args: all checks passed\n");
     return 0;
 }

@@ -270,7 +270,7 @@ pub(crate) fn session_options(env: &mut JNIEnv<'_>, obj: &JObject<'_>) -> JResul
         audit,
         tenant: string_field(env, obj, "tenant")?.unwrap_or(defaults.tenant),
         surface: Surface::Java,
-        adapters: Vec::new(),
+        adapters: crate::lora::adapters_field(env, obj)?.unwrap_or_default(),
     })
 }
 
@@ -399,7 +399,7 @@ pub(crate) fn generate_options(
         truncation,
         constraint,
         request_id: string_field(env, obj, "requestId")?,
-        adapters: None,
+        adapters: crate::lora::adapters_field(env, obj)?,
         tenant: string_field(env, obj, "tenant")?,
     })
 }

@@ -11,6 +11,7 @@
 
 mod convert;
 mod guard;
+mod lora;
 mod safety;
 mod templates;
 

@@ -121,7 +121,8 @@ pub fn render_call(
 
 /// The generation options of a call, validated by core.
 fn checked_options(a: &Args<'_>, model: &Model) -> PyResult<GenerateOptions> {
-    let options = generate_options(a)?;
+    let mut options = generate_options(a)?;
+    options.adapters = crate::lora::adapter_set(a, "adapters", model, false)?;
     options.validate(model).py(a.py())?;
     Ok(options)
 }
@@ -217,10 +218,12 @@ macro_rules! generation_methods {
             /// the start of a prompt that does not fit instead of raising `ContextOverflowError`.
             /// At most one of `json_schema` (a dict or JSON string), `choices` (list of strings),
             /// `regex` or `grammar` (GBNF, start rule `root`) constrains the output.
-            /// `request_id` and `tenant` label the request in the audit log.
+            /// `request_id` and `tenant` label the request in the audit log. `adapters` is a list
+            /// of `(LoraAdapter, scale)` (or bare `LoraAdapter`s, scale 1.0) to run this request
+            /// with instead of the session's; `[]` runs the bare model.
             #[pyo3(
                 signature = (*args, **kwargs),
-                text_signature = "($self, prompt, *, stream=False, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', json_schema=None, choices=None, regex=None, grammar=None, request_id=None, tenant=None)"
+                text_signature = "($self, prompt, *, stream=False, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', json_schema=None, choices=None, regex=None, grammar=None, request_id=None, tenant=None, adapters=None)"
             )]
             fn generate(
                 &self,
@@ -242,7 +245,7 @@ macro_rules! generation_methods {
             /// usage, timings, request id, safety report).
             #[pyo3(
                 signature = (*args, **kwargs),
-                text_signature = "($self, prompt, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', json_schema=None, choices=None, regex=None, grammar=None, request_id=None, tenant=None)"
+                text_signature = "($self, prompt, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', json_schema=None, choices=None, regex=None, grammar=None, request_id=None, tenant=None, adapters=None)"
             )]
             fn complete(
                 &self,
@@ -265,7 +268,7 @@ macro_rules! generation_methods {
             /// Options as in `generate`.
             #[pyo3(
                 signature = (*args, **kwargs),
-                text_signature = "($self, messages, *, stream=False, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', json_schema=None, choices=None, regex=None, grammar=None, request_id=None, tenant=None)"
+                text_signature = "($self, messages, *, stream=False, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', json_schema=None, choices=None, regex=None, grammar=None, request_id=None, tenant=None, adapters=None)"
             )]
             fn chat(
                 &self,
@@ -286,7 +289,7 @@ macro_rules! generation_methods {
             /// Like `chat`, returning the full `Completion`.
             #[pyo3(
                 signature = (*args, **kwargs),
-                text_signature = "($self, messages, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', json_schema=None, choices=None, regex=None, grammar=None, request_id=None, tenant=None)"
+                text_signature = "($self, messages, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', json_schema=None, choices=None, regex=None, grammar=None, request_id=None, tenant=None, adapters=None)"
             )]
             fn chat_complete(
                 &self,
@@ -311,7 +314,7 @@ macro_rules! generation_methods {
             /// completion.
             #[pyo3(
                 signature = (*args, **kwargs),
-                text_signature = "($self, prompt, schema, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', request_id=None, tenant=None)"
+                text_signature = "($self, prompt, schema, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', request_id=None, tenant=None, adapters=None)"
             )]
             fn generate_json(
                 &self,
@@ -325,7 +328,7 @@ macro_rules! generation_methods {
             /// Like `generate_json`, returning a `JsonCompletion` (`value` and `completion`).
             #[pyo3(
                 signature = (*args, **kwargs),
-                text_signature = "($self, prompt, schema, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', request_id=None, tenant=None)"
+                text_signature = "($self, prompt, schema, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', request_id=None, tenant=None, adapters=None)"
             )]
             fn complete_json(
                 &self,
@@ -340,7 +343,7 @@ macro_rules! generation_methods {
             /// follows `schema` and is returned parsed.
             #[pyo3(
                 signature = (*args, **kwargs),
-                text_signature = "($self, messages, schema, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', request_id=None, tenant=None)"
+                text_signature = "($self, messages, schema, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', request_id=None, tenant=None, adapters=None)"
             )]
             fn chat_json(
                 &self,
@@ -354,7 +357,7 @@ macro_rules! generation_methods {
             /// Like `chat_json`, returning a `JsonCompletion` (`value` and `completion`).
             #[pyo3(
                 signature = (*args, **kwargs),
-                text_signature = "($self, messages, schema, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', request_id=None, tenant=None)"
+                text_signature = "($self, messages, schema, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', request_id=None, tenant=None, adapters=None)"
             )]
             fn chat_complete_json(
                 &self,
@@ -373,7 +376,7 @@ macro_rules! generation_methods {
             /// Missing or unknown variables raise `TemplateVariablesError`.
             #[pyo3(
                 signature = (*args, **kwargs),
-                text_signature = "($self, template, vars=None, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', json_schema=None, choices=None, regex=None, grammar=None, request_id=None, tenant=None)"
+                text_signature = "($self, template, vars=None, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', json_schema=None, choices=None, regex=None, grammar=None, request_id=None, tenant=None, adapters=None)"
             )]
             fn run_template(
                 &self,
@@ -389,7 +392,7 @@ macro_rules! generation_methods {
             /// `run_template`. Returns a `DynamicFlowOutput` with both stages.
             #[pyo3(
                 signature = (*args, **kwargs),
-                text_signature = "($self, template, request, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', json_schema=None, choices=None, regex=None, grammar=None, request_id=None, tenant=None)"
+                text_signature = "($self, template, request, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', json_schema=None, choices=None, regex=None, grammar=None, request_id=None, tenant=None, adapters=None)"
             )]
             fn run_dynamic(
                 &self,

@@ -3,12 +3,13 @@
 //! The public package is `llmedge` (`python/llmedge/__init__.py`), which re-exports these
 //! classes and adds the exception hierarchy generated from [`ERROR_CODES`](error_codes).
 //! Long operations (loading, prompt evaluation, generation, embedding) run with the GIL
-//! released; Ctrl-C cancels a generation on the main thread between tokens.
+//! released (as are adapter loading, merging, importing and quantizing); Ctrl-C cancels a generation on the main thread between tokens.
 
 mod args;
 mod errors;
 mod generate;
 mod json;
+mod lora;
 mod model;
 mod options;
 mod results;
@@ -93,6 +94,8 @@ mod _llmedge {
     use super::builtin_chat_templates;
     #[pymodule_export]
     use super::default_model_path;
+    #[pymodule_export]
+    use super::lora::{lora_import, lora_merge, quantize, PyLoraAdapter};
     #[pymodule_export]
     use super::model::PyModel;
     #[pymodule_export]

@@ -53,6 +53,7 @@ const MODEL_ARGS: &[&str] = &[
     "safety_policy",
     "audit_dir",
     "tenant",
+    "adapters",
 ];
 
 const SESSION_ARGS: &[&str] = &[
@@ -65,6 +66,7 @@ const SESSION_ARGS: &[&str] = &[
     "safety_policy",
     "audit_dir",
     "tenant",
+    "adapters",
 ];
 
 /// `numpy`, when it can be imported.
@@ -159,11 +161,14 @@ PyModel {
     /// policy, a path reads a policy file (`PolicyError` when invalid), a `Safety` shares one,
     /// `False` turns it off. `audit_dir` records every request in a tamper-evident audit log
     /// in that directory (check it with `llmedge.audit_verify`); `tenant` is the caller
-    /// requests are accounted to (a request may override it with `tenant=`).
+    /// requests are accounted to (a request may override it with `tenant=`). `adapters` lists
+    /// LoRA adapters every request of the model's sessions runs with: adapter files (paths,
+    /// loaded into the model) or `(path, scale)` pairs; a request may override them with
+    /// `adapters=`. A file that does not fit the model raises `AdapterError`.
     #[new]
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "(path=None, *, n_gpu_layers=0, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, use_mmap=True, use_mlock=False, chat_template=None, safety_policy=None, audit_dir=None, tenant='local')"
+        text_signature = "(path=None, *, n_gpu_layers=0, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, use_mmap=True, use_mlock=False, chat_template=None, safety_policy=None, audit_dir=None, tenant='local', adapters=None)"
     )]
     fn new(
         py: Python<'_>,
@@ -196,6 +201,8 @@ PyModel {
                 Model::load(&path, options)
             })
             .py(py)?;
+        session_options.adapters =
+            crate::lora::adapter_set(&a, "adapters", &model, true)?.unwrap_or_default();
         let info = PyModelInfo::from(model.info());
         Ok(PyModel {
             inner: Mutex::new(Inner {
@@ -226,10 +233,11 @@ PyModel {
 
     /// A new independent session on this model (its own KV cache), for parallel requests:
     /// give each thread its own. Options left out are the model's (its safety policy, audit
-    /// log and tenant included).
+    /// log, tenant and adapters included). `adapters` is a list of `LoraAdapter`s (scale 1.0),
+    /// adapter paths or `(adapter, scale)` pairs; `[]` runs the bare model.
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "($self, *, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, chat_template=None, safety_policy=None, audit_dir=None, tenant=None)"
+        text_signature = "($self, *, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, chat_template=None, safety_policy=None, audit_dir=None, tenant=None, adapters=None)"
     )]
     fn session(
         &self,
@@ -243,7 +251,10 @@ PyModel {
             audit: lock(&self.inner).audit.clone(),
             ..self.session_options.clone()
         };
-        let options = session_options(&a, &base)?;
+        let mut options = session_options(&a, &base)?;
+        if let Some(set) = crate::lora::adapter_set(&a, "adapters", &model, true)? {
+            options.adapters = set;
+        }
         let template = options.chat_template.clone();
         let slot = open_slot(py, &model, options, "session")?;
         Ok(PySession::new(slot, model, template))
@@ -352,6 +363,68 @@ PyModel {
             })
             .py(py)?;
         Self::vector(py, &rows, batch)
+    }
+
+    /// Load a GGUF LoRA adapter into this model, or return the one already loaded from the
+    /// same file. The adapter is checked against the model first: another architecture, other
+    /// tensor shapes, a truncated file or not an adapter at all raise `AdapterError` (code 15)
+    /// saying what does not fit.
+    #[pyo3(signature = (*args, **kwargs), text_signature = "($self, path)")]
+    fn load_lora(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<crate::lora::PyLoraAdapter> {
+        let a = Args::parse(py, "load_lora", &["path"], 1, args, kwargs)?;
+        a.required("path")?;
+        let path = a.path("path")?.unwrap_or_default();
+        let model = self.model(py)?;
+        let inner = crate::lora::load(py, &model, path)?;
+        Ok(crate::lora::PyLoraAdapter { inner })
+    }
+
+    /// Perplexity of the model on `text` (llama-perplexity's method: chunks of `n_ctx` tokens,
+    /// each scored on its second half). `max_chunks` limits the chunks scored (`None` = all);
+    /// `adapters` as in `generate` (`None` = the model's adapters, `[]` = the bare model).
+    /// Returns a dict: `perplexity`, `nll`, `stderr`, `chunks`, `scored_tokens`, `n_ctx`,
+    /// `seconds`. Text shorter than two chunks' worth raises `InvalidArgumentError`.
+    #[pyo3(
+        signature = (*args, **kwargs),
+        text_signature = "($self, text, n_ctx=512, max_chunks=None, adapters=None)"
+    )]
+    fn perplexity<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let a = Args::parse(
+            py,
+            "perplexity",
+            &["text", "n_ctx", "max_chunks", "adapters"],
+            4,
+            args,
+            kwargs,
+        )?;
+        let text = to_string(py, "perplexity", "text", a.required("text")?)?;
+        let model = self.model(py)?;
+        let mut options = llmedge::evaluation::EvalOptions::default();
+        if let Some(n) = a.u32("n_ctx", 1)? {
+            options.n_ctx = n;
+        }
+        options.max_chunks = a.u32("max_chunks", 1)?.map(|n| n as usize);
+        options.adapters = match crate::lora::adapter_set(&a, "adapters", &model, false)? {
+            Some(set) => set,
+            None => self.session_options.adapters.clone(),
+        };
+        if let Some(t) = self.session_options.threads {
+            options.threads = Some(t);
+        }
+        let report = py
+            .detach(|| llmedge::evaluation::perplexity(&model, &text, &options))
+            .py(py)?;
+        crate::json::to_py_value(py, &report)
     }
 
     /// SHA-256 of the model file (computed once, then cached).

@@ -30,6 +30,7 @@ macro_rules! with_generate_options {
             "truncation",
             "request_id",
             "tenant",
+            "adapters",
         ]
     };
     ($($lead:literal),*) => {
@@ -56,6 +57,7 @@ macro_rules! with_generate_options {
             "grammar",
             "request_id",
             "tenant",
+            "adapters",
         ]
     };
 }

@@ -18,6 +18,7 @@ EXPECTED_CODES = {
     12: "unsupported_architecture",
     13: "out_of_memory",
     14: "model_load",
+    15: "adapter",
     20: "context_create",
     21: "context_overflow",
     22: "decode",

@@ -17,6 +17,13 @@ Every request goes through the safety layer (``Model(safety_policy=...)``; the b
 default) and, with ``Model(audit_dir=...)``, into a tamper-evident audit log
 (``llmedge.audit_verify(dir)``).
 
+LoRA adapters and model tools:
+
+>>> lora = model.load_lora("adapter.gguf")
+>>> model.generate("Hi", adapters=[(lora, 0.5)])      # adapters=[] runs the bare model
+>>> llmedge.lora_merge("base.gguf", [("adapter.gguf", 1.0)], "merged.gguf", out_type="f16")
+>>> llmedge.quantize("model-f16.gguf", "model-q4.gguf", type="Q4_K_M")
+
 Thread rules: a ``Model`` may be shared by threads; its ``generate``/``chat`` run on one default
 session, one request at a time. For requests in parallel give each thread its own
 ``model.session()``. Loading, prompt evaluation and generation release the GIL; Ctrl-C cancels
@@ -27,6 +34,7 @@ from ._llmedge import (
     Completion,
     DynamicFlowOutput,
     JsonCompletion,
+    LoraAdapter,
     Model,
     ModelInfo,
     PromptTemplate,
@@ -42,6 +50,9 @@ from ._llmedge import (
     builtin_chat_templates,
     default_model_path,
     extract_answer,
+    lora_import,
+    lora_merge,
+    quantize,
 )
 from . import _errors
 from ._errors import *  # noqa: F401,F403  (Error, ArgumentTypeError and one class per code)
@@ -50,6 +61,7 @@ __all__ = [
     "Completion",
     "DynamicFlowOutput",
     "JsonCompletion",
+    "LoraAdapter",
     "Model",
     "ModelInfo",
     "PromptTemplate",
@@ -64,6 +76,9 @@ __all__ = [
     "builtin_chat_templates",
     "default_model_path",
     "extract_answer",
+    "lora_import",
+    "lora_merge",
+    "quantize",
 ] + list(_errors.__all__)
 
 

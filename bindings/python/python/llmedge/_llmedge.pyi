@@ -6,6 +6,7 @@ from . import (
     Completion as Completion,
     DynamicFlowOutput as DynamicFlowOutput,
     JsonCompletion as JsonCompletion,
+    LoraAdapter as LoraAdapter,
     Model as Model,
     ModelInfo as ModelInfo,
     PromptTemplate as PromptTemplate,
@@ -20,6 +21,9 @@ from . import (
     builtin_chat_templates as builtin_chat_templates,
     default_model_path as default_model_path,
     extract_answer as extract_answer,
+    lora_import as lora_import,
+    lora_merge as lora_merge,
+    quantize as quantize,
 )
 
 __version__: str
@@ -42,6 +46,10 @@ __all__ = [
     "Safety",
     "audit_verify",
     "extract_answer",
+    "LoraAdapter",
+    "lora_merge",
+    "lora_import",
+    "quantize",
     "ERROR_CODES",
     "__version__",
 ]

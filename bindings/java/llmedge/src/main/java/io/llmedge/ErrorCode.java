@@ -21,6 +21,8 @@ public enum ErrorCode {
     OUT_OF_MEMORY(13),
     /** llama.cpp refused the model for another reason. */
     MODEL_LOAD(14),
+    /** A LoRA adapter does not fit the model (architecture, shapes), is not a LoRA adapter or is unreadable. */
+    ADAPTER(15),
     /** A llama.cpp context could not be created. */
     CONTEXT_CREATE(20),
     /** The request does not fit in the context window. */

@@ -41,6 +41,9 @@ public final class GenerateOptions {
     private final String[] choices;
     private final String requestId;
     private final String tenant;
+    // null: the session's adapters; empty: the bare model.
+    private final LoraAdapter[] loras;
+    private final float[] loraScales;
 
     private static final int NO_CONSTRAINT = 0;
     private static final int JSON_SCHEMA = 1;
@@ -76,6 +79,16 @@ public final class GenerateOptions {
         this.choices = b.choices == null ? null : b.choices.toArray(new String[0]);
         this.requestId = b.requestId;
         this.tenant = b.tenant;
+        if (b.loras == null) {
+            this.loras = null;
+            this.loraScales = null;
+        } else {
+            this.loras = b.loras.toArray(new LoraAdapter[0]);
+            this.loraScales = new float[b.loraScales.size()];
+            for (int j = 0; j < loraScales.length; j++) {
+                loraScales[j] = b.loraScales.get(j);
+            }
+        }
     }
 
     /** The core's defaults. */
@@ -112,6 +125,13 @@ public final class GenerateOptions {
         b.choices = choices == null ? null : new ArrayList<>(Arrays.asList(choices));
         b.requestId = requestId;
         b.tenant = tenant;
+        if (loras != null) {
+            b.loras = new ArrayList<>(Arrays.asList(loras));
+            b.loraScales = new ArrayList<>();
+            for (float f : loraScales) {
+                b.loraScales.add(f);
+            }
+        }
         return b;
     }
 
@@ -237,6 +257,16 @@ public final class GenerateOptions {
         }
     }
 
+    /** The adapters of this request, or null for the session's (empty: the bare model). */
+    public List<LoraAdapter> getLoras() {
+        return loras == null ? null : Collections.unmodifiableList(Arrays.asList(loras));
+    }
+
+    /** The scales of {@link #getLoras()}, or null. */
+    public float[] getLoraScales() {
+        return loraScales == null ? null : loraScales.clone();
+    }
+
     public static final class Builder {
         // The core's GenerateOptions::default() (a test checks they agree).
         private Integer maxTokens = 256;
@@ -259,6 +289,8 @@ public final class GenerateOptions {
         private List<String> choices = null;
         private String requestId = null;
         private String tenant = null;
+        private List<LoraAdapter> loras = null;
+        private List<Float> loraScales = null;
 
         private Builder() {}
 
@@ -426,6 +458,27 @@ public final class GenerateOptions {
         /** The caller or tenant of this request, overriding {@link SessionOptions.Builder#tenant(String)}. */
         public Builder tenant(String tenant) {
             this.tenant = tenant;
+            return this;
+        }
+
+        /**
+         * Run this request with this LoRA adapter at {@code scale} instead of the session's
+         * adapters; repeat for several.
+         */
+        public Builder addLora(LoraAdapter adapter, float scale) {
+            if (loras == null) {
+                loras = new ArrayList<>();
+                loraScales = new ArrayList<>();
+            }
+            loras.add(LlmedgeException.requireNonNull(adapter, "adapter"));
+            loraScales.add(scale);
+            return this;
+        }
+
+        /** Run this request on the bare model, without the session's adapters (clears {@link #addLora}). */
+        public Builder noLora() {
+            loras = new ArrayList<>();
+            loraScales = new ArrayList<>();
             return this;
         }
 

@@ -108,6 +108,46 @@ public final class Model extends NativeResource {
         }
     }
 
+    /**
+     * Load a GGUF LoRA adapter into this model, or return the one already loaded from the same
+     * file. Throws code 15 when it does not fit the model (another architecture, other tensor
+     * shapes, truncated, not an adapter), with a message saying what does not fit.
+     */
+    public LoraAdapter loadLora(String path) {
+        long h = acquire();
+        try {
+            return new LoraAdapter(NativeBridge.modelLoadLora(h, path));
+        } finally {
+            release();
+        }
+    }
+
+    public LoraAdapter loadLora(Path path) {
+        return loadLora(LlmedgeException.requireNonNull(path, "path").toString());
+    }
+
+    /** Perplexity of the bare model on {@code text}, in chunks of {@code nCtx} tokens. */
+    public double perplexity(String text, int nCtx) {
+        String json = perplexityJson(text, nCtx, 0, null);
+        int at = json.indexOf("\"perplexity\":");
+        int end = json.indexOf(',', at);
+        return Double.parseDouble(json.substring(at + "\"perplexity\":".length(), end));
+    }
+
+    /**
+     * Perplexity as JSON ({@code perplexity}, {@code nll}, {@code stderr}, {@code chunks},
+     * {@code scored_tokens}, {@code n_ctx}, {@code seconds}). {@code maxChunks} 0 scores every
+     * chunk; the adapters of {@code options} (may be null) are applied.
+     */
+    public String perplexityJson(String text, int nCtx, int maxChunks, GenerateOptions options) {
+        long h = acquire();
+        try {
+            return NativeBridge.modelPerplexity(h, text, nCtx, maxChunks, options);
+        } finally {
+            release();
+        }
+    }
+
     /** A new session with default options. */
     public Session newSession() {
         return newSession(SessionOptions.defaults());

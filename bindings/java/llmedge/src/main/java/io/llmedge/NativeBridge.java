@@ -110,4 +110,26 @@ final class NativeBridge {
     static native String safetyCheck(long safety, String text, boolean output);
 
     static native VerifyReport auditVerify(String path);
+
+    // LoRA adapters and model tools (bindings/java/src/lora.rs).
+
+    static native long modelLoadLora(long model, String path);
+
+    static native void loraFree(long lora);
+
+    /** {info JSON, name, path}. */
+    static native String[] loraInfo(long lora);
+
+    static native boolean loraSame(long a, long b);
+
+    /** JSON report; {@code maxChunks} 0 = all; the adapters of {@code options} (may be null) are used. */
+    static native String modelPerplexity(long model, String text, int nCtx, int maxChunks, GenerateOptions options);
+
+    static native String loraMerge(String base, String[] paths, float[] scales, String output, String outType);
+
+    static native String loraImport(String peftDir, String base, String output, boolean f16);
+
+    /** {@code threads} 0 = all cores; the keep arrays may be null. */
+    static native String quantize(String input, String output, String type, boolean allowRequantize, boolean pure,
+            int threads, String[] keepPatterns, String[] keepTypes);
 }

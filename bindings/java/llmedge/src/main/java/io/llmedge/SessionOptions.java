@@ -13,6 +13,8 @@ public final class SessionOptions {
     private final String safetyPolicy;
     private final String auditDir;
     private final String tenant;
+    private final LoraAdapter[] loras;
+    private final float[] loraScales;
 
     private SessionOptions(Builder b) {
         this.contextSize = b.contextSize;
@@ -25,6 +27,11 @@ public final class SessionOptions {
         this.safetyPolicy = b.safetyPolicy;
         this.auditDir = b.auditDir;
         this.tenant = b.tenant;
+        this.loras = b.loras.toArray(new LoraAdapter[0]);
+        this.loraScales = new float[b.loraScales.size()];
+        for (int i = 0; i < loraScales.length; i++) {
+            loraScales[i] = b.loraScales.get(i);
+        }
     }
 
     public static SessionOptions defaults() {
@@ -79,6 +86,16 @@ public final class SessionOptions {
         return tenant;
     }
 
+    /** The LoRA adapters every request runs with (empty: none). */
+    public java.util.List<LoraAdapter> getLoras() {
+        return java.util.Collections.unmodifiableList(java.util.Arrays.asList(loras));
+    }
+
+    /** The scales of {@link #getLoras()}, in the same order. */
+    public float[] getLoraScales() {
+        return loraScales.clone();
+    }
+
     public static final class Builder {
         private Integer contextSize;
         private Integer batchSize;
@@ -90,6 +107,8 @@ public final class SessionOptions {
         private String safetyPolicy;
         private String auditDir;
         private String tenant;
+        private final java.util.List<LoraAdapter> loras = new java.util.ArrayList<>();
+        private final java.util.List<Float> loraScales = new java.util.ArrayList<>();
 
         private Builder() {}
 
@@ -170,6 +189,17 @@ public final class SessionOptions {
         /** The caller or tenant requests are accounted to in the audit log (default {@code local}). */
         public Builder tenant(String tenant) {
             this.tenant = tenant;
+            return this;
+        }
+
+        /**
+         * Run every request of the session with this LoRA adapter (loaded into the same model) at
+         * {@code scale}; repeat for several. A request may override the set with
+         * {@link GenerateOptions.Builder#addLora(LoraAdapter, float)} or {@link GenerateOptions.Builder#noLora()}.
+         */
+        public Builder addLora(LoraAdapter adapter, float scale) {
+            loras.add(LlmedgeException.requireNonNull(adapter, "adapter"));
+            loraScales.add(scale);
             return this;
         }
 
