@@ -237,7 +237,7 @@ fn parse_progress(line: &str) -> Option<QuantizeProgress> {
     let rest = line.strip_prefix('[')?;
     let (counts, rest) = rest.split_once(']')?;
     let (done, total) = counts.split_once('/')?;
-    let tensor = rest.trim_start().split_whitespace().next()?.to_owned();
+    let tensor = rest.split_whitespace().next()?.to_owned();
     Some(QuantizeProgress {
         done: done.trim().parse().ok()?,
         total: total.trim().parse().ok()?,

@@ -322,7 +322,7 @@ fn bad_adapters_get_clear_errors() {
         (PathBuf::from("/nonexistent/adapter.gguf"), "no such file"),
     ];
     for (path, expected) in &cases {
-        let err = model.load_lora(path).err().expect("refused");
+        let err = model.load_lora(path).expect_err("refused");
         assert_eq!(err.code(), ErrorCode::Adapter, "{err}");
         assert!(err.to_string().contains(expected), "{path:?}: {err}");
         let tmp = tempfile::tempdir().unwrap();
@@ -333,7 +333,7 @@ fn bad_adapters_get_clear_errors() {
             &MergeOptions::default(),
             |_, _| {},
         );
-        let code = merge.err().expect("merge refused").code();
+        let code = merge.expect_err("merge refused").code();
         assert!(
             matches!(code, ErrorCode::Adapter | ErrorCode::Io),
             "{code:?}"
