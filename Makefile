@@ -72,9 +72,10 @@ test: lint header-check test-rust test-c test-python test-java
 
 ## Side-by-side speed against llama.cpp's own llama-bench, and the cost of grammar, safety
 ## and audit; writes BENCHMARKS.md.
-bench: build
+bench: build fixtures reference-tools
 	python3 bench/bench.py --llmedge $(LLMEDGE) --reference $(CARGO_TARGET_DIR)/release/examples/llama_reference
 	python3 bench/features_bench.py --examples $(CARGO_TARGET_DIR)/release/examples
+	python3 bench/lora_bench.py --llmedge $(LLMEDGE)
 
 clean:
 	$(CARGO) clean

@@ -189,3 +189,158 @@ fn the_safety_layer_is_on_by_default_and_can_be_turned_off() {
     assert_ne!(out["finish_reason"], "content_filter");
     assert!(out["safety"].is_null());
 }
+
+fn fixture(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/cache/fixtures")
+        .join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run `make fixtures`",
+        p.display()
+    );
+    p.display().to_string()
+}
+
+#[test]
+fn lora_flags_tools_and_eval_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = fixture("lora/lora_smollm2_a.gguf");
+    let f16 = fixture("smollm2-f16.gguf");
+    let prompt = "A radiology report should describe";
+    let run = |extra: &[&str], model: &str| {
+        let mut args = vec![
+            "run",
+            "--json",
+            "--raw",
+            "--greedy",
+            "--no-safety",
+            "-n",
+            "16",
+            "-m",
+            model,
+        ];
+        args.extend_from_slice(extra);
+        args.push(prompt);
+        json(&llmedge(&args))["text"].as_str().unwrap().to_owned()
+    };
+    let bare = run(&[], &f16);
+    let with_lora = run(&["--lora", &a], &f16);
+    assert_ne!(bare, with_lora);
+    assert_eq!(
+        run(&["--lora", &format!("{a}:0")], &f16),
+        bare,
+        "scale 0 is the bare model"
+    );
+
+    // merge → the merged model answers like the runtime adapter.
+    let merged = tmp.path().join("merged.gguf").display().to_string();
+    let report = json(&llmedge(&[
+        "lora", "merge", "--json", "--base", &f16, "--lora", &a, "-o", &merged,
+    ]));
+    assert_eq!(report["merged_tensors"], 60);
+    assert_eq!(run(&[], &merged), with_lora);
+
+    // Wrong adapters exit with the adapter code (15); quantize refuses requantizing (1).
+    let bad = llmedge(&[
+        "run",
+        "--raw",
+        "-n",
+        "2",
+        "--lora",
+        &fixture("lora/lora_gemma3_arch.gguf"),
+        "x",
+    ]);
+    assert_eq!(bad.status.code(), Some(15));
+    let q = tmp.path().join("q.gguf").display().to_string();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/cache/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let refused = llmedge(&["quantize", "--type", "Q8_0", model.to_str().unwrap(), &q]);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let report = json(&llmedge(&[
+        "quantize", "--json", "--type", "Q8_0", &f16, &q,
+    ]));
+    assert_eq!(report["file_type"], "Q8_0");
+
+    // PEFT import → an adapter the runtime accepts.
+    let imported = tmp.path().join("peft.gguf").display().to_string();
+    let report = json(&llmedge(&[
+        "lora",
+        "import",
+        "--json",
+        &fixture("lora/peft_smollm2_r8"),
+        "--base",
+        &f16,
+        "-o",
+        &imported,
+    ]));
+    assert_eq!(report["rank"], 8);
+    assert_ne!(run(&["--lora", &imported], &f16), bare);
+
+    // eval: one row per variant, each measured in its own process.
+    let table = tmp.path().join("eval.md");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = llmedge(&[
+        "eval",
+        "--variant",
+        &format!("base={f16}"),
+        "--variant",
+        &format!("runtime={f16}+{a}"),
+        "--variant",
+        &format!("merged={merged}"),
+        "--variant",
+        &format!("q8={q}"),
+        "--ppl",
+        root.join("tests/data/eval/ppl_en.txt").to_str().unwrap(),
+        "--ctx",
+        "128",
+        "--chunks",
+        "2",
+        "--tasks",
+        root.join("tests/data/eval/tasks_en.jsonl")
+            .to_str()
+            .unwrap(),
+        "--speed-tokens",
+        "8",
+        "-o",
+        table.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&table).unwrap();
+    assert!(
+        text.starts_with(
+            "| variant | adapter params | file size | peak RSS | accuracy | perplexity | tok/s |"
+        ),
+        "{text}"
+    );
+    let rows: Vec<&str> = text.lines().skip(2).collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    assert!(rows[1].starts_with("| runtime | 460800 |"), "{text}");
+    // The merged model and the runtime adapter score the same perplexity (to 2 decimals).
+    let ppl = |row: &str| {
+        row.split('|')
+            .nth(6)
+            .unwrap()
+            .split('±')
+            .next()
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let (runtime_ppl, merged_ppl): (f64, f64) =
+        (ppl(rows[1]).parse().unwrap(), ppl(rows[2]).parse().unwrap());
+    assert!(
+        (runtime_ppl - merged_ppl).abs() / runtime_ppl < 0.005,
+        "{text}"
+    );
+    assert_eq!(stdout(&out).trim(), text.trim());
+}
