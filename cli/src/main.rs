@@ -10,6 +10,7 @@ mod eval_cmd;
 mod lora_cmd;
 mod progress;
 mod template_cmd;
+mod verify_cmd;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -52,6 +53,15 @@ enum Command {
     Info {
         /// Model file (default: the default model).
         model: Option<PathBuf>,
+        /// Also compute the file's SHA-256.
+        #[arg(long)]
+        sha256: bool,
+    },
+    /// Validate a GGUF file (header, counts, lengths, types, tensor bounds) and print what it
+    /// holds; exit code 11 when it is invalid.
+    Verify {
+        /// The GGUF file (model or adapter).
+        path: PathBuf,
         /// Also compute the file's SHA-256.
         #[arg(long)]
         sha256: bool,
@@ -342,6 +352,7 @@ fn dispatch(cli: &Cli) -> Result<(), Error> {
             cli.json,
         ),
         Command::Info { model, sha256 } => info(model.as_ref(), *sha256, cli.json),
+        Command::Verify { path, sha256 } => verify_cmd::run(path, *sha256, cli.json),
         Command::Fetch { names, all } => progress::fetch(names, *all, cli.json),
         Command::Bench(args) => bench::run(args, cli.json),
         Command::Template(cmd) => template_cmd::run(cmd, cli.json),

@@ -268,6 +268,50 @@ impl TensorInfo {
     }
 }
 
+/// What `llmedge verify` reports about a GGUF file that passed validation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GgufSummary {
+    pub path: PathBuf,
+    pub version: u32,
+    pub file_size: u64,
+    pub architecture: Option<String>,
+    pub name: Option<String>,
+    /// `general.type` (`model`, `adapter`, ...), when present.
+    pub kind: Option<String>,
+    pub metadata_keys: usize,
+    pub tensors: usize,
+    /// Bytes of tensor data.
+    pub tensor_bytes: u64,
+    pub alignment: u64,
+    pub data_offset: u64,
+    /// Tensor count per ggml type name, sorted by name.
+    pub tensor_types: Vec<(String, usize)>,
+}
+
+impl GgufFile {
+    /// A summary of the validated header.
+    pub fn summary(&self) -> GgufSummary {
+        let mut types = std::collections::BTreeMap::new();
+        for t in &self.tensors {
+            *types.entry(t.type_name().to_owned()).or_insert(0usize) += 1;
+        }
+        GgufSummary {
+            path: self.path.clone(),
+            version: self.version,
+            file_size: self.file_size,
+            architecture: self.architecture().map(str::to_owned),
+            name: self.get_str("general.name").map(str::to_owned),
+            kind: self.get_str("general.type").map(str::to_owned),
+            metadata_keys: self.metadata.len(),
+            tensors: self.tensors.len(),
+            tensor_bytes: self.tensors.iter().map(|t| t.size).sum(),
+            alignment: self.alignment,
+            data_offset: self.data_offset,
+            tensor_types: types.into_iter().collect(),
+        }
+    }
+}
+
 /// A parsed, validated GGUF header.
 #[derive(Debug, Clone)]
 pub struct GgufFile {

@@ -367,6 +367,9 @@ fn precheck_file(path: &Path, options: &ModelOptions) -> Result<()> {
     if &magic != b"GGUF" {
         return Err(invalid("not a GGUF file (bad magic)"));
     }
+    // The bounds-checked parser sees every header, count, length, type tag and tensor range
+    // before llama.cpp's own parser does (GGUF parsers have had overflow bugs).
+    crate::gguf_file::GgufFile::open(path)?;
     if !options.use_mmap || options.use_mlock {
         if let Some(available) = available_memory() {
             if meta.len() > available {
