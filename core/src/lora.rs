@@ -178,8 +178,11 @@ impl LoraAdapter {
     pub(crate) fn from_inner(inner: Arc<AdapterInner>) -> Self {
         LoraAdapter { inner }
     }
+}
 
+impl AdapterInner {
+    /// The canonical path the adapter was loaded from (the model's cache key).
     pub(crate) fn path(&self) -> &Path {
-        &self.inner.info.path
+        &self.info.path
     }
 }

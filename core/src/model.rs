@@ -323,10 +323,7 @@ impl Model {
         let path = path.as_ref();
         let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         let mut loras = self.inner.loras.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(found) = loras
-            .iter()
-            .find(|a| LoraAdapter::from_inner((*a).clone()).path() == key)
-        {
+        if let Some(found) = loras.iter().find(|a| a.path() == key) {
             return Ok(LoraAdapter::from_inner(found.clone()));
         }
         let inner = crate::lora::load(self, &key, Arc::downgrade(&self.inner))?;

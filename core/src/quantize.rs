@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use crate::backend::{backend, clear_recent_errors, recent_errors, with_log_observer};
 use crate::error::{Error, Result};
-use crate::gguf_file::{self, GgufFile};
+use crate::gguf_file::{self, GgufFile, TensorInfo};
 use crate::model::{default_threads, file_type_name};
 
 /// The file types `quantize` writes (llama.cpp `llama_ftype` numbers).
@@ -66,7 +66,8 @@ pub struct QuantizeOptions {
     pub file_type: FileType,
     /// Worker threads (default: all cores).
     pub threads: u32,
-    /// Allow an input whose tensors are already quantized (quality loss accumulates).
+    /// Allow an input whose tensors are already quantized below Q8_0 (quality loss
+    /// accumulates). F32, F16, BF16 and Q8_0 inputs need no flag.
     pub allow_requantize: bool,
     /// Per-tensor overrides: tensors whose name matches the regex get that ggml type
     /// (`f16`, `q8_0`, …), e.g. `("token_embd", "q8_0")` or `("attn_v", "f16")`.
@@ -116,7 +117,7 @@ pub fn quantize(
 ) -> Result<QuantizeReport> {
     let started = Instant::now();
     let source = GgufFile::open(input)?;
-    check_requantize(&source, options)?;
+    let allow_requantize = check_requantize(&source, options)?;
     if options.threads == 0 {
         return Err(Error::InvalidArgument("threads must be at least 1".into()));
     }
@@ -162,7 +163,7 @@ pub fn quantize(
     let mut params = unsafe { llama_cpp_sys_2::llama_model_quantize_default_params() };
     params.nthread = options.threads as i32;
     params.ftype = options.file_type.0 as llama_cpp_sys_2::llama_ftype;
-    params.allow_requantize = options.allow_requantize;
+    params.allow_requantize = allow_requantize;
     params.pure_ = options.pure;
     if !options.keep.is_empty() {
         params.tt_overrides = overrides.as_ptr();
@@ -205,12 +206,11 @@ pub fn quantize(
     })
 }
 
-/// Refuse quantized inputs unless requantizing was asked for: each round loses quality.
-fn check_requantize(source: &GgufFile, options: &QuantizeOptions) -> Result<()> {
-    if options.allow_requantize {
-        return Ok(());
-    }
-    let quantized: Vec<&str> = source
+/// Refuse quantized inputs unless requantizing was asked for: each round loses quality. Q8_0
+/// is accepted as a source (it is near-lossless and a common distribution format). Returns
+/// whether llama.cpp must be allowed to requantize.
+fn check_requantize(source: &GgufFile, options: &QuantizeOptions) -> Result<bool> {
+    let quantized: Vec<&TensorInfo> = source
         .tensors
         .iter()
         .filter(|t| {
@@ -219,17 +219,21 @@ fn check_requantize(source: &GgufFile, options: &QuantizeOptions) -> Result<()> 
                 gguf_file::GGML_TYPE_F32 | gguf_file::GGML_TYPE_F16 | gguf_file::GGML_TYPE_BF16
             )
         })
+        .collect();
+    let lossy: Vec<&str> = quantized
+        .iter()
+        .filter(|t| t.ggml_type != gguf_file::GGML_TYPE_Q8_0)
         .map(|t| t.type_name())
         .collect();
-    if let Some(first) = quantized.first() {
+    if let (Some(first), false) = (lossy.first(), options.allow_requantize) {
         return Err(Error::InvalidArgument(format!(
             "{} is already quantized ({} tensors, e.g. {first}); requantizing loses quality, \
              so it needs allow_requantize (--allow-requantize)",
             source.path().display(),
-            quantized.len()
+            lossy.len()
         )));
     }
-    Ok(())
+    Ok(options.allow_requantize || !quantized.is_empty())
 }
 
 /// llama.cpp logs `[  12/ 272] blk.0.attn_q.weight - [576, 576, 1, 1], type = f16, ...`.

@@ -49,7 +49,7 @@ impl Gguf {
         while self.0.len() % 32 != 0 {
             self.0.push(0);
         }
-        self.0.extend(std::iter::repeat_n(0u8, n));
+        self.0.resize(self.0.len() + n, 0);
         self
     }
 }
@@ -61,13 +61,14 @@ fn arch() -> Gguf {
 }
 
 fn corpus() -> Vec<(&'static str, Vec<u8>)> {
-    let mut cases = Vec::new();
-    cases.push(("empty", Vec::new()));
-    cases.push(("magic only", b"GGUF".to_vec()));
-    cases.push(("version 1", Gguf::header(1, 0, 0).0));
-    cases.push(("version 99", Gguf::header(99, 0, 0).0));
-    cases.push(("huge tensor count", Gguf::header(3, u64::MAX, 0).0));
-    cases.push(("huge kv count", Gguf::header(3, 0, u64::MAX / 2).0));
+    let mut cases = vec![
+        ("empty", Vec::new()),
+        ("magic only", b"GGUF".to_vec()),
+        ("version 1", Gguf::header(1, 0, 0).0),
+        ("version 99", Gguf::header(99, 0, 0).0),
+        ("huge tensor count", Gguf::header(3, u64::MAX, 0).0),
+        ("huge kv count", Gguf::header(3, 0, u64::MAX / 2).0),
+    ];
     let mut g = Gguf::header(3, 0, 1);
     g.u64(u64::MAX).raw(b"key");
     cases.push(("key length overflow", g.0));

@@ -519,6 +519,16 @@ fn quantized_models_load_and_stay_close_to_their_source() {
         );
         assert!(rel.abs() <= bound, "{ty}: perplexity {ppl} vs {source_ppl}");
     }
+    // Q8_0 is accepted as a source without the requantize flag.
+    let from_q8 = tmp.path().join("smollm2-q8_0-q4_k_m.gguf");
+    quantize(
+        &tmp.path().join("smollm2-Q8_0.gguf"),
+        &from_q8,
+        &QuantizeOptions::new(FileType::parse("Q4_K_M").unwrap()),
+        |_| {},
+    )
+    .unwrap();
+    load(&from_q8);
     // Chosen tensors stay at higher precision.
     let kept = tmp.path().join("smollm2-q4_k_m-keep.gguf");
     let mut options = QuantizeOptions::new(FileType::parse("Q4_K_M").unwrap());
