@@ -68,6 +68,13 @@ pub struct QuantizeArgs {
     threads: Option<u32>,
 }
 
+/// Print a tool's report as one JSON line (`--json`).
+fn print_json(report: &impl serde::Serialize) -> Result<(), Error> {
+    let text = serde_json::to_string(report).map_err(|e| Error::Internal(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
 /// `PATH` or `PATH:SCALE` (scale 1.0 when absent).
 pub fn parse_lora_arg(arg: &str) -> Result<(PathBuf, f32), Error> {
     if let Some((path, scale)) = arg.rsplit_once(':') {
@@ -104,10 +111,7 @@ pub fn run_lora(cmd: &LoraCommand, json: bool) -> Result<(), Error> {
                 },
             )?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&report).map_err(|e| Error::Internal(e.to_string()))?
-                );
+                print_json(&report)?;
             } else {
                 println!(
                     "{}: {} tensor pairs, rank {}, alpha {} ({}), {} parameters, architecture {}",
@@ -149,10 +153,7 @@ pub fn run_lora(cmd: &LoraCommand, json: bool) -> Result<(), Error> {
             bar.finish_and_clear();
             let report = report?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&report).map_err(|e| Error::Internal(e.to_string()))?
-                );
+                print_json(&report)?;
             } else {
                 println!(
                     "{}: merged {} tensors from {} adapter(s), copied {}, {} bytes in {:.1} s",
@@ -192,10 +193,7 @@ pub fn run_quantize(args: &QuantizeArgs, json: bool) -> Result<(), Error> {
     bar.finish_and_clear();
     let report = report?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|e| Error::Internal(e.to_string()))?
-        );
+        print_json(&report)?;
     } else {
         println!(
             "{}: {} ({} tensors), {:.1} MiB -> {:.1} MiB in {:.1} s",

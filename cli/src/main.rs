@@ -8,6 +8,7 @@ mod bench;
 mod chat;
 mod eval_cmd;
 mod lora_cmd;
+mod manifest_cmd;
 mod progress;
 mod template_cmd;
 mod verify_cmd;
@@ -22,8 +23,8 @@ use std::sync::Arc;
 use llmedge::audit::{AuditConfig, AuditLog, Surface};
 use llmedge::safety::{Safety, SafetyPolicy};
 use llmedge::{
-    ChatMessage, ChatTemplate, Completion, Error, GenerateOptions, Model, ModelOptions,
-    OutputConstraint, Session, SessionOptions, Truncation,
+    ChatMessage, ChatTemplate, Completion, Error, GenerateOptions, IntegrityPolicy, Model,
+    ModelOptions, OutputConstraint, Session, SessionOptions, Truncation,
 };
 
 #[derive(Parser)]
@@ -85,6 +86,9 @@ enum Command {
     /// LoRA adapters: import PEFT adapters, merge adapters into a model.
     #[command(subcommand)]
     Lora(lora_cmd::LoraCommand),
+    /// Model manifests: SHA-256 per file, signed with Ed25519 (create, keygen, sign, verify).
+    #[command(subcommand)]
+    Manifest(manifest_cmd::ManifestCommand),
     /// Quantize a GGUF model with llama.cpp's quantizer.
     Quantize(lora_cmd::QuantizeArgs),
     /// Compare model variants: perplexity, task accuracy, size, peak memory, speed.
@@ -127,6 +131,13 @@ struct ModelArgs {
     /// LoRA adapter to apply at run time: PATH or PATH:SCALE (repeatable).
     #[arg(long = "lora")]
     loras: Vec<String>,
+    /// Require verified models: the model and adapters must be listed in this manifest with
+    /// a matching SHA-256, or the load is refused (exit 16, recorded in the audit log).
+    #[arg(long, env = "LLMEDGE_MANIFEST")]
+    manifest: Option<PathBuf>,
+    /// Public key file the manifest must be signed with (needs --manifest).
+    #[arg(long, requires = "manifest")]
+    pubkey: Option<PathBuf>,
 }
 
 /// Sampling flags shared by `run` and `chat`.
@@ -257,8 +268,23 @@ impl ModelArgs {
             Some(p) => p.clone(),
             None => progress::fetch_default(json)?,
         };
+        // Opened before the model, so that a refused load is recorded too.
+        let audit = match &self.audit_dir {
+            Some(dir) => Some(Arc::new(AuditLog::open(AuditConfig::new(dir))?)),
+            None => None,
+        };
+        let integrity = match &self.manifest {
+            Some(manifest) => {
+                let mut policy = IntegrityPolicy::from_files(manifest, self.pubkey.as_deref())?;
+                policy.audit = audit.clone();
+                policy.surface = Surface::Cli;
+                Some(Arc::new(policy))
+            }
+            None => None,
+        };
         let mut options = ModelOptions {
             n_gpu_layers: self.gpu_layers,
+            integrity,
             ..ModelOptions::default()
         };
         if let Some(t) = self.threads {
@@ -278,10 +304,6 @@ impl ModelArgs {
             (_, true) => None,
             (Some(path), false) => Some(Safety::new(SafetyPolicy::from_file(path)?)?),
             (None, false) => SessionOptions::default().safety,
-        };
-        let audit = match &self.audit_dir {
-            Some(dir) => Some(Arc::new(AuditLog::open(AuditConfig::new(dir))?)),
-            None => None,
         };
         let mut adapters = Vec::new();
         for arg in &self.loras {
@@ -358,6 +380,7 @@ fn dispatch(cli: &Cli) -> Result<(), Error> {
         Command::Template(cmd) => template_cmd::run(cmd, cli.json),
         Command::Audit(cmd) => audit_cmd::run(cmd, cli.json),
         Command::Lora(cmd) => lora_cmd::run_lora(cmd, cli.json),
+        Command::Manifest(cmd) => manifest_cmd::run(cmd, cli.json),
         Command::Quantize(args) => lora_cmd::run_quantize(args, cli.json),
         Command::Eval(args) => eval_cmd::run(args, cli.json),
         Command::EvalVariant(args) => eval_cmd::run_variant(args),

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     ModelLoad = 14,
     /// A LoRA adapter is invalid or does not fit the model (architecture, tensors, shapes).
     Adapter = 15,
+    /// The model file is not in the manifest, or its hash or signature does not match.
+    ModelIntegrity = 16,
     /// A llama.cpp context could not be created.
     ContextCreate = 20,
     /// The request does not fit in the context window.
@@ -67,7 +69,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in numeric order: the surfaces generate their constants from this list.
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 28] = [
         ErrorCode::InvalidArgument,
         ErrorCode::NullArgument,
         ErrorCode::InvalidUtf8,
@@ -77,6 +79,7 @@ impl ErrorCode {
         ErrorCode::OutOfMemory,
         ErrorCode::ModelLoad,
         ErrorCode::Adapter,
+        ErrorCode::ModelIntegrity,
         ErrorCode::ContextCreate,
         ErrorCode::ContextOverflow,
         ErrorCode::Decode,
@@ -119,6 +122,7 @@ impl ErrorCode {
             ErrorCode::OutOfMemory => "out_of_memory",
             ErrorCode::ModelLoad => "model_load",
             ErrorCode::Adapter => "adapter",
+            ErrorCode::ModelIntegrity => "model_integrity",
             ErrorCode::ContextCreate => "context_create",
             ErrorCode::ContextOverflow => "context_overflow",
             ErrorCode::Decode => "decode",
@@ -162,6 +166,10 @@ pub enum Error {
     ModelLoad { path: PathBuf, reason: String },
     #[error("LoRA adapter {}: {reason}", .path.display())]
     Adapter { path: PathBuf, reason: String },
+    /// Refused by the model manifest (`require_verified_models`): the reason says whether the
+    /// file is unlisted, tampered with (expected and actual hash), or the signature is bad.
+    #[error("model integrity check failed for {}: {reason}", .path.display())]
+    ModelIntegrity { path: PathBuf, reason: String },
     #[error("failed to create context: {0}")]
     ContextCreate(String),
     #[error("context overflow: {needed} tokens needed but the context holds {n_ctx}")]
@@ -229,6 +237,7 @@ impl Error {
             Error::OutOfMemory(_) => ErrorCode::OutOfMemory,
             Error::ModelLoad { .. } => ErrorCode::ModelLoad,
             Error::Adapter { .. } => ErrorCode::Adapter,
+            Error::ModelIntegrity { .. } => ErrorCode::ModelIntegrity,
             Error::ContextCreate(_) => ErrorCode::ContextCreate,
             Error::ContextOverflow { .. } => ErrorCode::ContextOverflow,
             Error::Decode(_) => ErrorCode::Decode,

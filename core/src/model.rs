@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::backend::{backend, clear_recent_errors, recent_errors};
 use crate::error::{Error, Result};
 use crate::lora::{AdapterInner, LoraAdapter};
+use crate::model_manifest::IntegrityPolicy;
 
 /// A token id in the model's vocabulary.
 pub type Token = i32;
@@ -39,6 +40,10 @@ pub struct ModelOptions {
     pub threads: u32,
     /// Hash the file at load time so [`ModelInfo::sha256`] is filled in.
     pub compute_sha256: bool,
+    /// `require_verified_models`: the model (and every LoRA adapter loaded into it) must be
+    /// listed in this manifest with a matching SHA-256 (and signature, if the policy says so)
+    /// before any parser reads it. `None` = no check.
+    pub integrity: Option<Arc<IntegrityPolicy>>,
 }
 
 impl Default for ModelOptions {
@@ -49,6 +54,7 @@ impl Default for ModelOptions {
             use_mlock: false,
             threads: default_threads(),
             compute_sha256: false,
+            integrity: None,
         }
     }
 }
@@ -130,6 +136,12 @@ impl Model {
         if options.threads == 0 {
             return Err(Error::InvalidArgument("threads must be at least 1".into()));
         }
+        // The manifest check comes first: a refused file is never parsed, not even by our own
+        // bounds-checked GGUF reader. Its hash is kept, so it is not read twice.
+        let verified_sha256 = match &options.integrity {
+            Some(policy) => Some(policy.check_model(path)?),
+            None => None,
+        };
         precheck_file(path, &options)?;
         let backend = backend()?;
         let mut params = LlamaModelParams::default()
@@ -146,7 +158,9 @@ impl Model {
         let llama = LlamaModel::load_from_file(backend, path, &params)
             .map_err(|_| classify_load_failure(path, recent_errors()))?;
         let sha256 = OnceLock::new();
-        if options.compute_sha256 {
+        if let Some(digest) = verified_sha256 {
+            let _ = sha256.set(digest);
+        } else if options.compute_sha256 {
             let _ = sha256.set(sha256_file(path)?);
         }
         let info = read_info(&llama, path, sha256.get().cloned());
@@ -326,9 +340,28 @@ impl Model {
         if let Some(found) = loras.iter().find(|a| a.path() == key) {
             return Ok(LoraAdapter::from_inner(found.clone()));
         }
+        if let Some(policy) = &self.inner.options.integrity {
+            let model = crate::audit::ModelRef {
+                name: self.display_name(),
+                sha256: self.sha256()?,
+            };
+            policy.check_adapter(&key, model)?;
+        }
         let inner = crate::lora::load(self, &key, Arc::downgrade(&self.inner))?;
         loras.push(inner.clone());
         Ok(LoraAdapter::from_inner(inner))
+    }
+
+    /// `general.name`, or the file name when the model has none.
+    pub(crate) fn display_name(&self) -> String {
+        self.inner.info.name.clone().unwrap_or_else(|| {
+            self.inner
+                .info
+                .path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
     }
 
     /// The adapters loaded into this model so far.

@@ -10,8 +10,8 @@ use std::ffi::c_char;
 use llmedge::audit::{AuditConfig, AuditLog, Surface};
 use llmedge::safety::{Safety, SafetyPolicy};
 use llmedge::{
-    ChatMessage, ChatTemplate, GenerateOptions, ModelOptions, OutputConstraint, SessionOptions,
-    Truncation,
+    ChatMessage, ChatTemplate, GenerateOptions, IntegrityPolicy, ModelOptions, OutputConstraint,
+    SessionOptions, Truncation,
 };
 
 use crate::args::{free_box, mut_arg, ref_arg, str_arg};
@@ -203,6 +203,44 @@ pub unsafe extern "C" fn llmedge_model_options_set_compute_sha256(
     unsafe {
         set(options, |o| {
             o.compute_sha256 = on;
+            Ok(())
+        })
+    }
+}
+
+/// Require verified models (`require_verified_models`): models loaded with these options, and
+/// every LoRA adapter loaded into them, must be listed in the manifest at `manifest` (TOML,
+/// written by `llmedge manifest create`) with a matching SHA-256 before anything parses them.
+/// When `pubkey` is not NULL (a file of 64 hex digits), the manifest must also carry a valid
+/// Ed25519 signature by that key. The manifest and key are read now; the files are hashed at
+/// each load. A refused load fails with `LLMEDGE_STATUS_MODEL_INTEGRITY` and a message saying
+/// whether the file is unlisted, tampered with (expected and actual hash) or the signature is
+/// bad. `LLMEDGE_STATUS_MODEL_INTEGRITY` here when the manifest is invalid, `LLMEDGE_STATUS_IO`
+/// when a file cannot be read. The options are left unchanged on error.
+///
+/// # Safety
+/// `options` must be NULL or live; `manifest` NULL or `manifest_len` readable bytes; `pubkey`
+/// NULL (no key) or `pubkey_len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_model_options_set_manifest(
+    options: *mut llmedge_model_options,
+    manifest: *const c_char,
+    manifest_len: usize,
+    pubkey: *const c_char,
+    pubkey_len: usize,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            let manifest = str_arg(manifest, manifest_len, "manifest")?;
+            let pubkey = if pubkey.is_null() {
+                None
+            } else {
+                Some(std::path::Path::new(str_arg(pubkey, pubkey_len, "pubkey")?))
+            };
+            let mut policy = IntegrityPolicy::from_files(std::path::Path::new(manifest), pubkey)?;
+            policy.surface = Surface::C;
+            o.integrity = Some(std::sync::Arc::new(policy));
             Ok(())
         })
     }

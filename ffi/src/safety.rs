@@ -121,3 +121,40 @@ pub unsafe extern "C" fn llmedge_audit_verify(
         })
     }
 }
+
+/// Verify a model manifest: its Ed25519 signature against the public key file `pubkey` (when
+/// not NULL; NULL = hashes only) and the SHA-256 and size of every file it lists. Succeeds
+/// whenever the manifest could be read, also when a file was tampered with: read `"ok"`,
+/// `"signature"` (`{"status": "valid" | "invalid" | "not_checked", "reason"}`) and `"files"`
+/// (each `{"path", "ok", "problem"}`) in `*out_json`, which is caller-owned (free with
+/// `llmedge_string_free`). `LLMEDGE_STATUS_MODEL_INTEGRITY` when the manifest itself is
+/// invalid. Thread-safe.
+///
+/// # Safety
+/// `manifest` NULL or `manifest_len` bytes; `pubkey` NULL or `pubkey_len` bytes;
+/// out-pointers NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_manifest_verify(
+    manifest: *const c_char,
+    manifest_len: usize,
+    pubkey: *const c_char,
+    pubkey_len: usize,
+    out_json: *mut *mut c_char,
+    out_len: *mut usize,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        return_string(out_json, out_len, || {
+            let manifest = str_arg(manifest, manifest_len, "manifest")?;
+            let pubkey = if pubkey.is_null() {
+                None
+            } else {
+                Some(std::path::Path::new(str_arg(pubkey, pubkey_len, "pubkey")?))
+            };
+            to_json(&llmedge::model_manifest::verify_manifest(
+                std::path::Path::new(manifest),
+                pubkey,
+            )?)
+        })
+    }
+}

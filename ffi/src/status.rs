@@ -24,6 +24,8 @@ pub enum llmedge_status {
     LLMEDGE_STATUS_MODEL_LOAD = 14,
     /// A LoRA adapter is invalid or does not fit the model (architecture, tensors, shapes).
     LLMEDGE_STATUS_ADAPTER = 15,
+    /// The model file is not in the manifest, or its hash or signature does not match.
+    LLMEDGE_STATUS_MODEL_INTEGRITY = 16,
     LLMEDGE_STATUS_CONTEXT_CREATE = 20,
     LLMEDGE_STATUS_CONTEXT_OVERFLOW = 21,
     LLMEDGE_STATUS_DECODE = 22,
@@ -58,6 +60,7 @@ impl From<ErrorCode> for llmedge_status {
             ErrorCode::OutOfMemory => LLMEDGE_STATUS_OUT_OF_MEMORY,
             ErrorCode::ModelLoad => LLMEDGE_STATUS_MODEL_LOAD,
             ErrorCode::Adapter => LLMEDGE_STATUS_ADAPTER,
+            ErrorCode::ModelIntegrity => LLMEDGE_STATUS_MODEL_INTEGRITY,
             ErrorCode::ContextCreate => LLMEDGE_STATUS_CONTEXT_CREATE,
             ErrorCode::ContextOverflow => LLMEDGE_STATUS_CONTEXT_OVERFLOW,
             ErrorCode::Decode => LLMEDGE_STATUS_DECODE,
@@ -164,7 +167,7 @@ mod tests {
         }
         assert_eq!(
             ErrorCode::ALL.len() + 1,
-            28,
+            29,
             "a new core code needs a new status"
         );
     }

@@ -220,6 +220,15 @@ pub(crate) fn model_options(env: &mut JNIEnv<'_>, obj: &JObject<'_>) -> JResult<
         options.threads = threads;
     }
     options.compute_sha256 = bool_field(env, obj, "computeSha256")?;
+    if let Some(manifest) = string_field(env, obj, "manifest")? {
+        let pubkey = string_field(env, obj, "pubkey")?;
+        let mut policy = llmedge::IntegrityPolicy::from_files(
+            std::path::Path::new(&manifest),
+            pubkey.as_deref().map(std::path::Path::new),
+        )?;
+        policy.surface = llmedge::audit::Surface::Java;
+        options.integrity = Some(std::sync::Arc::new(policy));
+    }
     Ok(options)
 }
 

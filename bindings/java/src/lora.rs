@@ -261,3 +261,23 @@ pub extern "system" fn Java_io_llmedge_NativeBridge_quantize<'l>(
         Ok(new_string(env, &to_json(&report)?)?.into_raw())
     })
 }
+
+/// `llmedge::model_manifest::verify_manifest` as JSON; `pubkey` may be null (not checked).
+#[no_mangle]
+pub extern "system" fn Java_io_llmedge_NativeBridge_manifestVerify<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    manifest: JString<'l>,
+    pubkey: JString<'l>,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let manifest = PathBuf::from(string_arg(env, &manifest, "manifest")?);
+        let pubkey = if pubkey.is_null() {
+            None
+        } else {
+            Some(PathBuf::from(string_arg(env, &pubkey, "pubkey")?))
+        };
+        let report = llmedge::model_manifest::verify_manifest(&manifest, pubkey.as_deref())?;
+        Ok(new_string(env, &to_json(&report)?)?.into_raw())
+    })
+}

@@ -104,7 +104,7 @@ mod _llmedge {
         PyTimings, PyUsage,
     };
     #[pymodule_export]
-    use super::safety::{audit_verify, PySafety};
+    use super::safety::{audit_verify, manifest_verify, PySafety};
     #[pymodule_export]
     use super::session::PySession;
     #[pymodule_export]

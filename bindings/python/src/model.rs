@@ -54,6 +54,8 @@ const MODEL_ARGS: &[&str] = &[
     "audit_dir",
     "tenant",
     "adapters",
+    "manifest",
+    "pubkey",
 ];
 
 const SESSION_ARGS: &[&str] = &[
@@ -165,10 +167,15 @@ PyModel {
     /// LoRA adapters every request of the model's sessions runs with: adapter files (paths,
     /// loaded into the model) or `(path, scale)` pairs; a request may override them with
     /// `adapters=`. A file that does not fit the model raises `AdapterError`.
+    ///
+    /// `manifest` requires a verified model: the model file and every adapter must be listed
+    /// in that manifest (`llmedge manifest create`) with a matching SHA-256, and, with
+    /// `pubkey` (a public key file), the manifest must be signed by that key; otherwise
+    /// `ModelIntegrityError` is raised before the file is parsed (and recorded in `audit_dir`).
     #[new]
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "(path=None, *, n_gpu_layers=0, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, use_mmap=True, use_mlock=False, chat_template=None, safety_policy=None, audit_dir=None, tenant='local', adapters=None)"
+        text_signature = "(path=None, *, n_gpu_layers=0, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, use_mmap=True, use_mlock=False, chat_template=None, safety_policy=None, audit_dir=None, tenant='local', adapters=None, manifest=None, pubkey=None)"
     )]
     fn new(
         py: Python<'_>,
@@ -191,6 +198,17 @@ PyModel {
         }
         let mut session_options = session_options(&a, &SessionOptions::default())?;
         let audit = session_options.audit.take();
+        let pubkey: Option<PathBuf> = a.path("pubkey")?;
+        if let Some(manifest) = a.path("manifest")? {
+            let mut policy = py
+                .detach(|| llmedge::IntegrityPolicy::from_files(&manifest, pubkey.as_deref()))
+                .py(py)?;
+            policy.audit = audit.clone();
+            policy.surface = llmedge::audit::Surface::Python;
+            options.integrity = Some(Arc::new(policy));
+        } else if pubkey.is_some() {
+            return Err(invalid(py, "Model(): pubkey= needs manifest="));
+        }
         let path: Option<PathBuf> = a.path("path")?;
         let model = py
             .detach(|| {

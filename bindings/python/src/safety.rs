@@ -158,3 +158,25 @@ pub fn audit_verify<'py>(
     let report = py.detach(|| audit::verify(&path)).py(py)?;
     to_py_value(py, &report)
 }
+
+/// Verify a model manifest: the signature against the public key file `pubkey` (when given)
+/// and the SHA-256 and size of every listed file. Returns a dict: `ok`, `signed`,
+/// `signature` (`{"status": "valid" | "invalid" | "not_checked", "reason"}`) and `files`
+/// (each with `path`, `ok`, `problem`). Problems are reported, not raised; an invalid
+/// manifest raises `ModelIntegrityError`.
+#[pyfunction]
+#[pyo3(signature = (*args, **kwargs), text_signature = "(path, pubkey=None)")]
+pub fn manifest_verify<'py>(
+    py: Python<'py>,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let a = Args::parse(py, "manifest_verify", &["path", "pubkey"], 2, args, kwargs)?;
+    a.required("path")?;
+    let path = a.path("path")?.unwrap_or_default();
+    let pubkey = a.path("pubkey")?;
+    let report = py
+        .detach(|| llmedge::model_manifest::verify_manifest(&path, pubkey.as_deref()))
+        .py(py)?;
+    to_py_value(py, &report)
+}

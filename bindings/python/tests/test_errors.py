@@ -19,6 +19,7 @@ EXPECTED_CODES = {
     13: "out_of_memory",
     14: "model_load",
     15: "adapter",
+    16: "model_integrity",
     20: "context_create",
     21: "context_overflow",
     22: "decode",

@@ -52,6 +52,7 @@ from ._llmedge import (
     extract_answer,
     lora_import,
     lora_merge,
+    manifest_verify,
     quantize,
 )
 from . import _errors
@@ -78,6 +79,7 @@ __all__ = [
     "extract_answer",
     "lora_import",
     "lora_merge",
+    "manifest_verify",
     "quantize",
 ] + list(_errors.__all__)
 

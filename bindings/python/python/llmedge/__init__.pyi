@@ -37,6 +37,7 @@ __all__ = [
     "TokenStream",
     "Usage",
     "audit_verify",
+    "manifest_verify",
     "builtin_chat_templates",
     "default_model_path",
     "extract_answer",
@@ -55,6 +56,7 @@ __all__ = [
     "OutOfMemoryError",
     "ModelLoadError",
     "AdapterError",
+    "ModelIntegrityError",
     "ContextCreateError",
     "ContextOverflowError",
     "DecodeError",
@@ -133,6 +135,10 @@ def quantize(
 
 def audit_verify(path: _PathLike) -> Dict[str, Any]:
     """Verify an audit log directory (or one segment file); a dict with ``ok`` and ``findings``."""
+
+def manifest_verify(path: _PathLike, pubkey: Optional[_PathLike] = None) -> Dict[str, Any]:
+    """Verify a model manifest (signature with ``pubkey``, and every listed file's SHA-256);
+    a dict with ``ok``, ``signed``, ``signature`` and ``files``."""
 
 @final
 class Usage:
@@ -719,6 +725,8 @@ class Model:
         audit_dir: Union[str, "os.PathLike[str]", None] = None,
         tenant: str = "local",
         adapters: _AdapterSpecs = None,
+        manifest: Union[str, "os.PathLike[str]", None] = None,
+        pubkey: Union[str, "os.PathLike[str]", None] = None,
     ) -> "Model": ...
     @overload
     def generate(
@@ -1116,6 +1124,9 @@ class ModelLoadError(Error):
 
 class AdapterError(Error):
     """Code 15: a LoRA adapter does not fit the model, is not a LoRA adapter or cannot be read."""
+
+class ModelIntegrityError(Error):
+    """Code 16: the model file is not in the manifest, or its hash or signature does not match."""
 
 class ContextCreateError(Error):
     """Code 20: a llama.cpp context could not be created."""

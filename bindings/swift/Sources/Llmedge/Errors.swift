@@ -26,6 +26,7 @@ public struct LlmedgeError: Error, Equatable, CustomStringConvertible, Sendable 
     public static let outOfMemory: Int32 = 13
     public static let modelLoad: Int32 = 14
     public static let adapter: Int32 = 15
+    public static let modelIntegrity: Int32 = 16
     public static let contextCreate: Int32 = 20
     public static let contextOverflow: Int32 = 21
     public static let decode: Int32 = 22

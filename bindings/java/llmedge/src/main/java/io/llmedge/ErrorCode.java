@@ -23,6 +23,8 @@ public enum ErrorCode {
     MODEL_LOAD(14),
     /** A LoRA adapter does not fit the model (architecture, shapes), is not a LoRA adapter or is unreadable. */
     ADAPTER(15),
+    /** The model file is not in the manifest, or its hash or signature does not match. */
+    MODEL_INTEGRITY(16),
     /** A llama.cpp context could not be created. */
     CONTEXT_CREATE(20),
     /** The request does not fit in the context window. */

@@ -11,6 +11,8 @@ public final class ModelOptions {
     private final boolean useMlock;
     private final Integer threads;
     private final boolean computeSha256;
+    private final String manifest;
+    private final String pubkey;
 
     private ModelOptions(Builder b) {
         this.gpuLayers = b.gpuLayers;
@@ -18,6 +20,8 @@ public final class ModelOptions {
         this.useMlock = b.useMlock;
         this.threads = b.threads;
         this.computeSha256 = b.computeSha256;
+        this.manifest = b.manifest;
+        this.pubkey = b.pubkey;
     }
 
     public static ModelOptions defaults() {
@@ -49,12 +53,24 @@ public final class ModelOptions {
         return computeSha256;
     }
 
+    /** The manifest models must be listed in, or null for no check. */
+    public String getManifest() {
+        return manifest;
+    }
+
+    /** The public key file the manifest must be signed with, or null. */
+    public String getPubkey() {
+        return pubkey;
+    }
+
     public static final class Builder {
         private int gpuLayers = 0;
         private boolean useMmap = true;
         private boolean useMlock = false;
         private Integer threads = null;
         private boolean computeSha256 = false;
+        private String manifest = null;
+        private String pubkey = null;
 
         private Builder() {}
 
@@ -85,6 +101,19 @@ public final class ModelOptions {
         /** Hash the file at load time so {@link ModelInfo#getSha256()} is filled in. */
         public Builder computeSha256(boolean on) {
             this.computeSha256 = on;
+            return this;
+        }
+
+        /**
+         * Require verified models: the model file and every adapter must be listed in this
+         * manifest ({@code llmedge manifest create}) with a matching SHA-256, and, when
+         * {@code pubkey} (a public key file) is not null, the manifest must be signed by that
+         * key; otherwise loading fails with {@link ErrorCode#MODEL_INTEGRITY} before the file is
+         * parsed.
+         */
+        public Builder manifest(String manifest, String pubkey) {
+            this.manifest = manifest;
+            this.pubkey = pubkey;
             return this;
         }
 

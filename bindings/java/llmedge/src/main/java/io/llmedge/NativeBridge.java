@@ -111,6 +111,8 @@ final class NativeBridge {
 
     static native VerifyReport auditVerify(String path);
 
+    static native String manifestVerify(String manifest, String pubkey);
+
     // LoRA adapters and model tools (bindings/java/src/lora.rs).
 
     static native long modelLoadLora(long model, String path);

@@ -41,6 +41,16 @@ public final class Tools {
      * adapters throw code 15. Returns JSON: {@code architecture}, {@code rank}, {@code alpha},
      * {@code peft_alpha}, {@code use_rslora}, {@code tensors}, {@code parameters}, {@code out}.
      */
+    /**
+     * Verify a model manifest: the signature against the public key file {@code pubkey} (may be
+     * null: not checked) and the SHA-256 and size of every listed file. Returns JSON with
+     * {@code ok}, {@code signed}, {@code signature} and {@code files}; problems are reported,
+     * not thrown ({@link ErrorCode#MODEL_INTEGRITY} only for an invalid manifest).
+     */
+    public static String manifestVerify(String manifest, String pubkey) {
+        return NativeBridge.manifestVerify(LlmedgeException.requireNonNull(manifest, "manifest"), pubkey);
+    }
+
     public static String loraImport(String peftDir, String base, String output, boolean f16) {
         return NativeBridge.loraImport(peftDir, base, output, f16);
     }
