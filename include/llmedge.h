@@ -50,6 +50,10 @@ typedef enum llmedge_status {
    * A LoRA adapter is invalid or does not fit the model (architecture, tensors, shapes).
    */
   LLMEDGE_STATUS_ADAPTER = 15,
+  /**
+   * The model file is not in the manifest, or its hash or signature does not match.
+   */
+  LLMEDGE_STATUS_MODEL_INTEGRITY = 16,
   LLMEDGE_STATUS_CONTEXT_CREATE = 20,
   LLMEDGE_STATUS_CONTEXT_OVERFLOW = 21,
   LLMEDGE_STATUS_DECODE = 22,
@@ -69,20 +73,6 @@ typedef enum llmedge_status {
   LLMEDGE_STATUS_INTERNAL = 98,
   LLMEDGE_STATUS_PANIC = 99,
 } llmedge_status;
-
-/**
- * The placeholder syntax of a template.
- */
-typedef enum llmedge_template_format {
-  /**
-   * `{variable}`; `{{` and `}}` are literal braces.
-   */
-  LLMEDGE_TEMPLATE_FSTRING = 0,
-  /**
-   * A Jinja template (`{{ variable }}`, `{% if %}`).
-   */
-  LLMEDGE_TEMPLATE_JINJA = 1,
-} llmedge_template_format;
 
 /**
  * Why a generation ended.
@@ -540,6 +530,27 @@ enum llmedge_status llmedge_model_options_set_threads(struct llmedge_model_optio
  */
 enum llmedge_status llmedge_model_options_set_compute_sha256(struct llmedge_model_options *options,
                                                              bool on);
+
+/**
+ * Require verified models (`require_verified_models`): models loaded with these options, and
+ * every LoRA adapter loaded into them, must be listed in the manifest at `manifest` (TOML,
+ * written by `llmedge manifest create`) with a matching SHA-256 before anything parses them.
+ * When `pubkey` is not NULL (a file of 64 hex digits), the manifest must also carry a valid
+ * Ed25519 signature by that key. The manifest and key are read now; the files are hashed at
+ * each load. A refused load fails with `LLMEDGE_STATUS_MODEL_INTEGRITY` and a message saying
+ * whether the file is unlisted, tampered with (expected and actual hash) or the signature is
+ * bad. `LLMEDGE_STATUS_MODEL_INTEGRITY` here when the manifest is invalid, `LLMEDGE_STATUS_IO`
+ * when a file cannot be read. The options are left unchanged on error.
+ *
+ * # Safety
+ * `options` must be NULL or live; `manifest` NULL or `manifest_len` readable bytes; `pubkey`
+ * NULL (no key) or `pubkey_len` readable bytes.
+ */
+enum llmedge_status llmedge_model_options_set_manifest(struct llmedge_model_options *options,
+                                                       const char *manifest,
+                                                       size_t manifest_len,
+                                                       const char *pubkey,
+                                                       size_t pubkey_len);
 
 /**
  * Create session options with defaults (context = the model's training context, at most 4096).
@@ -1002,8 +1013,9 @@ enum llmedge_status llmedge_chat_messages_add(struct llmedge_chat_messages *mess
                                               size_t content_len);
 
 /**
- * Create a template from its text. `format` selects `{variable}` or Jinja syntax.
- * On success `*out_template` is owned by the caller (free with
+ * Create a template from its text. `format` is an `llmedge_template_format` value selecting
+ * `{variable}` or Jinja syntax (others give `LLMEDGE_STATUS_INVALID_ARGUMENT`; it is an
+ * `int32_t` so that no value a C caller passes is undefined behaviour). On success `*out_template` is owned by the caller (free with
  * `llmedge_prompt_template_free`). `LLMEDGE_STATUS_TEMPLATE` on a syntax error (the message
  * gives line and column). Thread-safe.
  *
@@ -1014,7 +1026,7 @@ enum llmedge_status llmedge_prompt_template_new(const char *name,
                                                 size_t name_len,
                                                 const char *template_,
                                                 size_t template_len,
-                                                enum llmedge_template_format format,
+                                                int32_t format,
                                                 struct llmedge_prompt_template **out_template);
 
 /**
@@ -1218,6 +1230,26 @@ enum llmedge_status llmedge_audit_verify(const char *path,
                                          size_t len,
                                          char **out_json,
                                          size_t *out_len);
+
+/**
+ * Verify a model manifest: its Ed25519 signature against the public key file `pubkey` (when
+ * not NULL; NULL = hashes only) and the SHA-256 and size of every file it lists. Succeeds
+ * whenever the manifest could be read, also when a file was tampered with: read `"ok"`,
+ * `"signature"` (`{"status": "valid" | "invalid" | "not_checked", "reason"}`) and `"files"`
+ * (each `{"path", "ok", "problem"}`) in `*out_json`, which is caller-owned (free with
+ * `llmedge_string_free`). `LLMEDGE_STATUS_MODEL_INTEGRITY` when the manifest itself is
+ * invalid. Thread-safe.
+ *
+ * # Safety
+ * `manifest` NULL or `manifest_len` bytes; `pubkey` NULL or `pubkey_len` bytes;
+ * out-pointers NULL or writable.
+ */
+enum llmedge_status llmedge_manifest_verify(const char *manifest,
+                                            size_t manifest_len,
+                                            const char *pubkey,
+                                            size_t pubkey_len,
+                                            char **out_json,
+                                            size_t *out_len);
 
 /**
  * Create a session on `model`. `options` may be NULL for defaults (read during the call only).

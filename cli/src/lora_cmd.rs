@@ -69,7 +69,7 @@ pub struct QuantizeArgs {
 }
 
 /// Print a tool's report as one JSON line (`--json`).
-fn print_json(report: &impl serde::Serialize) -> Result<(), Error> {
+pub(crate) fn print_json(report: &impl serde::Serialize) -> Result<(), Error> {
     let text = serde_json::to_string(report).map_err(|e| Error::Internal(e.to_string()))?;
     println!("{text}");
     Ok(())

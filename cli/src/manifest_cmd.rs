@@ -9,6 +9,8 @@ use llmedge::model_manifest::{
 };
 use llmedge::{Error, ErrorCode};
 
+use crate::lora_cmd::print_json;
+
 #[derive(Subcommand)]
 pub enum ManifestCommand {
     /// List files (or every file under folders) with their SHA-256 and size.
@@ -44,10 +46,6 @@ pub enum ManifestCommand {
     },
 }
 
-fn print_json(value: &serde_json::Value) {
-    println!("{value}");
-}
-
 pub fn run(cmd: &ManifestCommand, json: bool) -> Result<(), Error> {
     match cmd {
         ManifestCommand::Create { inputs, out } => {
@@ -58,7 +56,7 @@ pub fn run(cmd: &ManifestCommand, json: bool) -> Result<(), Error> {
             let manifest = ModelManifest::create(inputs, base)?;
             manifest.save(out)?;
             if json {
-                print_json(&serde_json::json!({"manifest": out, "files": manifest.files}));
+                print_json(&serde_json::json!({"manifest": out, "files": manifest.files}))?;
             } else {
                 for f in &manifest.files {
                     println!("{}  {}  {}", f.sha256, f.size, f.path);
@@ -71,7 +69,7 @@ pub fn run(cmd: &ManifestCommand, json: bool) -> Result<(), Error> {
             let key = generate_keypair()?;
             let public = write_keypair(&key, out)?;
             if json {
-                print_json(&serde_json::json!({"private_key": out, "public_key": public}));
+                print_json(&serde_json::json!({"private_key": out, "public_key": public}))?;
             } else {
                 println!("private key: {}", out.display());
                 println!("public key:  {}", public.display());
@@ -84,7 +82,7 @@ pub fn run(cmd: &ManifestCommand, json: bool) -> Result<(), Error> {
             m.sign(&key);
             m.save(manifest)?;
             if json {
-                print_json(&serde_json::json!({"manifest": manifest, "signature": m.signature}));
+                print_json(&serde_json::json!({"manifest": manifest, "signature": m.signature}))?;
             } else {
                 println!("signed {}", manifest.display());
             }
@@ -93,9 +91,7 @@ pub fn run(cmd: &ManifestCommand, json: bool) -> Result<(), Error> {
         ManifestCommand::Verify { manifest, pubkey } => {
             let report = verify_manifest(manifest, pubkey.as_deref())?;
             if json {
-                let text =
-                    serde_json::to_string(&report).map_err(|e| Error::Internal(e.to_string()))?;
-                println!("{text}");
+                print_json(&report)?;
             } else {
                 println!("{report}");
             }

@@ -344,3 +344,79 @@ fn lora_flags_tools_and_eval_table() {
     );
     assert_eq!(stdout(&out).trim(), text.trim());
 }
+
+#[test]
+fn manifests_are_signed_verified_and_enforced() {
+    let fetched = json(&llmedge(&["fetch", "--json"]));
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
+    let (model, manifest, key, pubkey) =
+        (p("model.gguf"), p("manifest.toml"), p("key"), p("key.pub"));
+    std::fs::copy(fetched["path"].as_str().unwrap(), &model).unwrap();
+
+    assert!(llmedge(&["manifest", "create", &model, "-o", &manifest])
+        .status
+        .success());
+    assert!(llmedge(&["manifest", "keygen", "--out", &key])
+        .status
+        .success());
+    assert!(llmedge(&["manifest", "sign", &manifest, "--key", &key])
+        .status
+        .success());
+    let report = json(&llmedge(&[
+        "--json", "manifest", "verify", &manifest, "--pubkey", &pubkey,
+    ]));
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["signature"]["status"], "valid", "{report}");
+
+    // Loading through the verified manifest works.
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--raw",
+            "--greedy",
+            "-n",
+            "2",
+            "--no-safety",
+            "-m",
+            &model,
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--manifest", &manifest, "--pubkey", &pubkey, "Hello"]);
+        llmedge(&args)
+    };
+    assert!(run(&[]).status.success());
+
+    // One byte changed: verify lists the file and exits 16; run refuses it and audits that.
+    let mut bytes = std::fs::read(&model).unwrap();
+    bytes[4096] ^= 1;
+    std::fs::write(&model, bytes).unwrap();
+    let out = llmedge(&["manifest", "verify", &manifest, "--pubkey", &pubkey]);
+    assert_eq!(out.status.code(), Some(16));
+    assert!(
+        stdout(&out).contains("FAILED  model.gguf: tampered"),
+        "{}",
+        stdout(&out)
+    );
+    let audit = p("audit");
+    let out = run(&["--audit-dir", &audit]);
+    assert_eq!(out.status.code(), Some(16));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tampered"));
+    let segment = std::fs::read_to_string(tmp.path().join("audit/audit-000001.jsonl")).unwrap();
+    assert!(
+        segment.contains("\"finish_reason\":\"refused:model_integrity\""),
+        "{segment}"
+    );
+    assert!(llmedge(&["audit", "verify", &audit]).status.success());
+
+    // A manifest edited after signing fails its signature.
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("size = ", "size = 1")).unwrap();
+    let out = llmedge(&["manifest", "verify", &manifest, "--pubkey", &pubkey]);
+    assert_eq!(out.status.code(), Some(16));
+    assert!(
+        stdout(&out).contains("signature: INVALID"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -133,9 +133,7 @@ impl Model {
         options: ModelOptions,
         progress: Option<Box<dyn FnMut(f32)>>,
     ) -> Result<Model> {
-        if options.threads == 0 {
-            return Err(Error::InvalidArgument("threads must be at least 1".into()));
-        }
+        check_threads(options.threads)?;
         // The manifest check comes first: a refused file is never parsed, not even by our own
         // bounds-checked GGUF reader. Its hash is kept, so it is not read twice.
         let verified_sha256 = match &options.integrity {
@@ -320,6 +318,25 @@ impl Model {
         &self.inner.llama
     }
 
+    /// Refuse a context whose KV cache (F16 K and V for every layer) would not fit in the
+    /// memory available now: llama.cpp would otherwise allocate it and leave the OOM killer
+    /// to decide, since Linux overcommits.
+    pub(crate) fn check_kv_budget(&self, n_ctx: u32) -> Result<()> {
+        let llama = &self.inner.llama;
+        let (n_head, n_head_kv) = (llama.n_head().max(1) as u64, llama.n_head_kv() as u64);
+        let n_embd_kv = self.inner.info.n_embd as u64 / n_head * n_head_kv.max(1);
+        let bytes = u64::from(n_ctx) * u64::from(self.inner.info.n_layer) * n_embd_kv * 2 * 2;
+        match available_memory() {
+            Some(available) if bytes > available => Err(Error::OutOfMemory(format!(
+                "a context of {n_ctx} tokens needs about {} MiB of KV cache, but only {} MiB of \
+                 memory is available",
+                bytes >> 20,
+                available >> 20
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Run `f` on the llama.cpp model under the lock that serialises its mutations.
     pub(crate) fn with_model_mutation<T>(&self, f: impl FnOnce(&LlamaModel) -> T) -> T {
         let _guard = CONTEXT_CREATE.lock().unwrap_or_else(|p| p.into_inner());
@@ -369,6 +386,19 @@ impl Model {
         let loras = self.inner.loras.lock().unwrap_or_else(|p| p.into_inner());
         loras.iter().cloned().map(LoraAdapter::from_inner).collect()
     }
+}
+
+/// ggml's thread limit (`GGML_MAX_N_THREADS`): more makes llama.cpp crash, not fail.
+pub(crate) const MAX_THREADS: u32 = 512;
+
+/// A thread count llama.cpp can run with.
+pub(crate) fn check_threads(threads: u32) -> Result<()> {
+    if threads == 0 || threads > MAX_THREADS {
+        return Err(Error::InvalidArgument(format!(
+            "threads must be between 1 and {MAX_THREADS}, got {threads}"
+        )));
+    }
+    Ok(())
 }
 
 /// Check what llama.cpp would only report as NULL: existence, GGUF magic, memory.

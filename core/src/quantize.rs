@@ -118,9 +118,7 @@ pub fn quantize(
     let started = Instant::now();
     let source = GgufFile::open(input)?;
     let allow_requantize = check_requantize(&source, options)?;
-    if options.threads == 0 {
-        return Err(Error::InvalidArgument("threads must be at least 1".into()));
-    }
+    crate::model::check_threads(options.threads)?;
     if input.canonicalize().ok() == output.canonicalize().ok() && output.exists() {
         return Err(Error::InvalidArgument(
             "the output must differ from the input".into(),

@@ -19,7 +19,7 @@ use crate::audit::{AuditLog, Surface, TokenCounts};
 use crate::chat_template::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
 use crate::lora::{set_key, validate_set, AdapterSet, LoraAdapter};
-use crate::model::{Model, Token};
+use crate::model::{check_threads, Model, Token};
 use crate::request_guard::{default_safety, Checked, GuardConfig, RequestGuard};
 use crate::safety::{Safety, SafetyReport, StreamEvent};
 use crate::sampling::{GenerateOptions, Sampler, Truncation};
@@ -215,9 +215,9 @@ impl Session {
         }
         let threads = options.threads.unwrap_or(model.options().threads);
         let threads_batch = options.threads_batch.unwrap_or(threads);
-        if threads == 0 || threads_batch == 0 {
-            return Err(Error::InvalidArgument("threads must be at least 1".into()));
-        }
+        check_threads(threads)?;
+        check_threads(threads_batch)?;
+        model.check_kv_budget(n_ctx)?;
         let params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(n_ctx))
             .with_n_batch(n_batch)
@@ -310,15 +310,10 @@ impl Session {
         &mut self,
         prompt: impl Into<Prompt<'p>>,
         options: &GenerateOptions,
-        mut on_piece: impl FnMut(&str) -> bool,
+        on_piece: impl FnMut(&str) -> bool,
     ) -> Result<Completion> {
-        let mut stream = self.stream(prompt, options)?;
-        while let Some(piece) = stream.next() {
-            if !on_piece(&piece?) {
-                stream.stop(FinishReason::Cancelled);
-            }
-        }
-        stream.into_completion()
+        let stream = self.stream(prompt, options)?;
+        stream.feed(on_piece)
     }
 
     /// Generate as an iterator of text pieces; call [`TokenStream::into_completion`] at the end
@@ -365,15 +360,10 @@ impl Session {
         &mut self,
         messages: &[ChatMessage],
         options: &GenerateOptions,
-        mut on_piece: impl FnMut(&str) -> bool,
+        on_piece: impl FnMut(&str) -> bool,
     ) -> Result<Completion> {
-        let mut stream = self.chat_stream(messages, options)?;
-        while let Some(piece) = stream.next() {
-            if !on_piece(&piece?) {
-                stream.stop(FinishReason::Cancelled);
-            }
-        }
-        stream.into_completion()
+        let stream = self.chat_stream(messages, options)?;
+        stream.feed(on_piece)
     }
 
     /// [`Session::chat`] as an iterator, as in [`Session::stream`].
@@ -675,6 +665,20 @@ impl<'s> TokenStream<'s> {
     /// Tokens generated so far.
     pub fn tokens(&self) -> &[Token] {
         &self.tokens
+    }
+
+    /// Pass each piece to `on_piece` until it returns false (then the generation is
+    /// cancelled and `on_piece` is not called again), and return the result. Text the stream
+    /// still held back (a possible stop string, a filtered span) is flushed into the
+    /// completion's text, not to `on_piece`.
+    pub(crate) fn feed(mut self, mut on_piece: impl FnMut(&str) -> bool) -> Result<Completion> {
+        while let Some(piece) = self.next() {
+            if !on_piece(&piece?) {
+                self.stop(FinishReason::Cancelled);
+                break;
+            }
+        }
+        self.into_completion()
     }
 
     /// Finish (draining any remaining pieces) and return the result.

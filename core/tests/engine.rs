@@ -504,3 +504,46 @@ fn two_threads_on_one_model_match_sequential_runs() {
         }
     }
 }
+
+#[test]
+fn thread_counts_and_context_sizes_are_checked_before_llama_cpp() {
+    // llama.cpp crashes (not fails) beyond GGML_MAX_N_THREADS.
+    let e = Model::load(
+        model_path(),
+        ModelOptions {
+            threads: 100_000,
+            ..ModelOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::InvalidArgument, "{e}");
+    for (threads, threads_batch) in [
+        (Some(100_000), None),
+        (Some(2), Some(u32::MAX)),
+        (Some(0), None),
+    ] {
+        let e = Session::new(
+            &model(),
+            SessionOptions {
+                threads,
+                threads_batch,
+                ..SessionOptions::default()
+            },
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(e.code(), ErrorCode::InvalidArgument, "{e}");
+    }
+    // A KV cache larger than the machine's memory is refused before it is allocated.
+    let e = Session::new(
+        &model(),
+        SessionOptions {
+            n_ctx: Some(u32::MAX),
+            ..SessionOptions::default()
+        },
+    )
+    .err()
+    .expect("refused");
+    assert_eq!(e.code(), ErrorCode::OutOfMemory, "{e}");
+    assert!(e.to_string().contains("KV cache"), "{e}");
+}

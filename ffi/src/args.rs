@@ -75,8 +75,9 @@ pub(crate) unsafe fn write<T>(ptr: *mut T, value: T) {
 
 /// A Rust string as a NUL-terminated, caller-owned C string plus its length in bytes.
 pub(crate) fn owned_string(s: String) -> (*mut c_char, usize) {
-    let len = s.len();
+    // Measure after replacing: U+FFFD is three bytes where the NUL was one.
     let c = CString::new(s.replace('\0', "\u{fffd}")).expect("NULs were replaced");
+    let len = c.as_bytes().len();
     (c.into_raw(), len)
 }
 

@@ -89,8 +89,9 @@ pub(crate) fn to_json(value: &impl serde::Serialize) -> llmedge::Result<String> 
     serde_json::to_string(value).map_err(|e| Error::Internal(format!("JSON: {e}")))
 }
 
-/// Create a template from its text. `format` selects `{variable}` or Jinja syntax.
-/// On success `*out_template` is owned by the caller (free with
+/// Create a template from its text. `format` is an `llmedge_template_format` value selecting
+/// `{variable}` or Jinja syntax (others give `LLMEDGE_STATUS_INVALID_ARGUMENT`; it is an
+/// `int32_t` so that no value a C caller passes is undefined behaviour). On success `*out_template` is owned by the caller (free with
 /// `llmedge_prompt_template_free`). `LLMEDGE_STATUS_TEMPLATE` on a syntax error (the message
 /// gives line and column). Thread-safe.
 ///
@@ -102,7 +103,7 @@ pub unsafe extern "C" fn llmedge_prompt_template_new(
     name_len: usize,
     template_: *const c_char,
     template_len: usize,
-    format: llmedge_template_format,
+    format: i32,
     out_template: *mut *mut llmedge_prompt_template,
 ) -> llmedge_status {
     guard(|| {
@@ -112,8 +113,15 @@ pub unsafe extern "C" fn llmedge_prompt_template_new(
         // SAFETY: forwarded caller contract.
         let text = unsafe { str_arg(template_, template_len, "template") }?;
         let inner = match format {
-            llmedge_template_format::LLMEDGE_TEMPLATE_FSTRING => PromptTemplate::new(name, text),
-            llmedge_template_format::LLMEDGE_TEMPLATE_JINJA => PromptTemplate::jinja(name, text),
+            x if x == llmedge_template_format::LLMEDGE_TEMPLATE_FSTRING as i32 => {
+                PromptTemplate::new(name, text)
+            }
+            x if x == llmedge_template_format::LLMEDGE_TEMPLATE_JINJA as i32 => {
+                PromptTemplate::jinja(name, text)
+            }
+            other => Err(Error::InvalidArgument(format!(
+                "unknown template format {other}"
+            ))),
         }?;
         // SAFETY: checked non-NULL.
         unsafe {

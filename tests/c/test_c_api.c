@@ -82,6 +82,7 @@ static void test_versions(void) {
     CHECK(strcmp(buf, LLMEDGE_VERSION_STRING) == 0);
     CHECK(strcmp(llmedge_status_name(LLMEDGE_STATUS_MODEL_NOT_FOUND), "model_not_found") == 0);
     CHECK(strcmp(llmedge_status_name(12345), "unknown") == 0);
+    CHECK(strcmp(llmedge_status_name(LLMEDGE_STATUS_MODEL_INTEGRITY), "model_integrity") == 0);
 }
 
 static void test_greedy_equals_rust(const char *expected_path) {

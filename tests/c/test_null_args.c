@@ -47,6 +47,7 @@ int main(int argc, char **argv) {
     NULL_ARG(llmedge_model_options_set_use_mlock(NULL, true));
     NULL_ARG(llmedge_model_options_set_threads(NULL, 1));
     NULL_ARG(llmedge_model_options_set_compute_sha256(NULL, true));
+    NULL_ARG(llmedge_model_options_set_manifest(NULL, "m", 1, NULL, 0));
     NULL_ARG(llmedge_session_options_set_n_ctx(NULL, 1));
     NULL_ARG(llmedge_session_options_set_n_batch(NULL, 1));
     NULL_ARG(llmedge_session_options_set_n_ubatch(NULL, 1));
@@ -104,6 +105,7 @@ int main(int argc, char **argv) {
     NULL_ARG(llmedge_session_options_set_safety_policy(so, NULL, 0));
     NULL_ARG(llmedge_session_options_set_audit_dir(so, NULL, 0));
     NULL_ARG(llmedge_session_options_set_tenant(so, NULL, 0));
+    NULL_ARG(llmedge_model_options_set_manifest(mo, NULL, 0, NULL, 0));
     NULL_ARG(llmedge_generate_options_set_json_schema(go, NULL, 0));
     NULL_ARG(llmedge_generate_options_add_choice(go, NULL, 0));
     NULL_ARG(llmedge_generate_options_set_regex(go, NULL, 0));
@@ -166,6 +168,9 @@ int main(int argc, char **argv) {
     NULL_ARG(llmedge_audit_verify(NULL, 0, &s, &slen));
     NULL_ARG(llmedge_audit_verify(".", 1, NULL, &slen));
     NULL_ARG(llmedge_audit_verify(".", 1, &s, NULL));
+    NULL_ARG(llmedge_manifest_verify(NULL, 0, NULL, 0, &s, &slen));
+    NULL_ARG(llmedge_manifest_verify("m", 1, NULL, 0, NULL, &slen));
+    NULL_ARG(llmedge_manifest_verify("m", 1, NULL, 0, &s, NULL));
     CHECK(tpl == NULL && lib == NULL && safety == NULL && s == NULL);
     CHECK_OK(llmedge_prompt_template_new("t", 1, "{a}", 3, LLMEDGE_TEMPLATE_FSTRING, &tpl));
     CHECK_OK(llmedge_template_library_builtin(&lib));
