@@ -138,6 +138,20 @@ typedef enum llmedge_truncation {
 } llmedge_truncation;
 
 /**
+ * The placeholder syntax of a template.
+ */
+typedef enum llmedge_template_format {
+  /**
+   * `{variable}`; `{{` and `}}` are literal braces.
+   */
+  LLMEDGE_TEMPLATE_FSTRING = 0,
+  /**
+   * A Jinja template (`{{ variable }}`, `{% if %}`).
+   */
+  LLMEDGE_TEMPLATE_JINJA = 1,
+} llmedge_template_format;
+
+/**
  * A list of chat messages for `llmedge_session_chat` (an opaque builder).
  */
 typedef struct llmedge_chat_messages llmedge_chat_messages;
