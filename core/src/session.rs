@@ -668,14 +668,20 @@ impl<'s> TokenStream<'s> {
     }
 
     /// Pass each piece to `on_piece` until it returns false (then the generation is
-    /// cancelled and `on_piece` is not called again), and return the result. Text the stream
-    /// still held back (a possible stop string, a filtered span) is flushed into the
-    /// completion's text, not to `on_piece`.
+    /// cancelled and `on_piece` is not called again), and return the result. On such a stop
+    /// the completion's text is exactly what `on_piece` received: text the stream still held
+    /// back (a possible stop string, a span under the output filter) is dropped, not shown.
     pub(crate) fn feed(mut self, mut on_piece: impl FnMut(&str) -> bool) -> Result<Completion> {
+        let mut delivered = 0;
         while let Some(piece) = self.next() {
-            if !on_piece(&piece?) {
+            let piece = piece?;
+            delivered += piece.len();
+            if !on_piece(&piece) {
                 self.stop(FinishReason::Cancelled);
-                break;
+                let mut completion = self.into_completion()?;
+                // `text` is the concatenation of every piece the stream yielded.
+                completion.text.truncate(delivered);
+                return Ok(completion);
             }
         }
         self.into_completion()
