@@ -315,13 +315,10 @@ fn choice_log_likelihood(session: &mut Session, prompt: &str, choice: &str) -> R
 /// The model's next-token logits after `prompt` (tokenized with BOS and special tokens), with
 /// `options.adapters` applied: what tests compare between a merged model and a runtime adapter.
 pub fn next_token_logits(model: &Model, prompt: &str, options: &EvalOptions) -> Result<Vec<f32>> {
-    let tokens = model.tokenize(prompt, true, true);
-    let mut session = eval_session(model, options.n_ctx.max(tokens.len() as u32 + 1), options)?;
-    let mut logits = Vec::new();
-    session.score_tokens(&tokens, tokens.len().saturating_sub(1), |_, l| {
-        logits = l.to_vec()
-    })?;
-    Ok(logits)
+    let n_ctx = options
+        .n_ctx
+        .max(model.tokenize(prompt, true, true).len() as u32 + 1);
+    eval_session(model, n_ctx, options)?.next_token_logits(prompt)
 }
 
 /// Greedy generation speed in tokens per second over `n_tokens` (EOS ignored).

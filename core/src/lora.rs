@@ -117,11 +117,13 @@ pub(crate) fn set_key(set: &[(LoraAdapter, f32)]) -> Vec<(usize, u32)> {
         .collect()
 }
 
-/// Load `path` into `model` (see [`Model::load_lora`]).
+/// Load `path` into `model` (see [`Model::load_lora`]); `sha256` is the file's digest when the
+/// caller already computed it.
 pub(crate) fn load(
     model: &Model,
     path: &Path,
     model_ref: Weak<crate::model::ModelInner>,
+    sha256: Option<String>,
 ) -> Result<Arc<AdapterInner>> {
     if !path.exists() {
         return Err(Error::Adapter {
@@ -148,7 +150,10 @@ pub(crate) fn load(
         tensors: checked.pairs.len(),
         parameters: checked.parameters(),
         size_bytes,
-        sha256: sha256_file(path)?,
+        sha256: match sha256 {
+            Some(digest) => digest,
+            None => sha256_file(path)?,
+        },
     };
     clear_recent_errors();
     let llama = model.with_model_mutation(|llama| {

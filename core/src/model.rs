@@ -357,14 +357,18 @@ impl Model {
         if let Some(found) = loras.iter().find(|a| a.path() == key) {
             return Ok(LoraAdapter::from_inner(found.clone()));
         }
-        if let Some(policy) = &self.inner.options.integrity {
-            let model = crate::audit::ModelRef {
-                name: self.display_name(),
-                sha256: self.sha256()?,
-            };
-            policy.check_adapter(&key, model)?;
-        }
-        let inner = crate::lora::load(self, &key, Arc::downgrade(&self.inner))?;
+        // The manifest check hashes the file; its digest is kept, so it is not read twice.
+        let verified_sha256 = match &self.inner.options.integrity {
+            Some(policy) => {
+                let model = crate::audit::ModelRef {
+                    name: self.display_name(),
+                    sha256: self.sha256()?,
+                };
+                Some(policy.check_adapter(&key, model)?)
+            }
+            None => None,
+        };
+        let inner = crate::lora::load(self, &key, Arc::downgrade(&self.inner), verified_sha256)?;
         loras.push(inner.clone());
         Ok(LoraAdapter::from_inner(inner))
     }
