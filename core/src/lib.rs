@@ -17,6 +17,7 @@ mod backend;
 pub mod chat_template;
 pub mod error;
 pub mod evaluation;
+mod generation;
 pub mod gguf_file;
 pub mod guard_model;
 pub mod lora;

@@ -237,17 +237,18 @@ impl Sampler {
         }
     }
 
-    /// The next token from the logits of the last decoded position.
+    /// The next token from the logits at batch index `idx` of the last decode (-1: the last
+    /// position that has logits).
     ///
     /// With a grammar, checking every vocabulary entry against it costs far more than a
     /// decode step, so (like llama.cpp's common sampler) the token is first drawn freely and
     /// kept if the grammar accepts it; only otherwise is the grammar applied to the whole
     /// distribution and the token drawn again. Both paths give a token the grammar allows.
-    pub(crate) fn sample(&mut self, ctx: &LlamaContext<'_>) -> Token {
+    pub(crate) fn sample(&mut self, ctx: &LlamaContext<'_>, idx: i32) -> Token {
         let Some(grammar) = &mut self.grammar else {
-            return self.chain.sample(ctx, -1).0;
+            return self.chain.sample(ctx, idx).0;
         };
-        let mut candidates = LlamaTokenDataArray::from_iter(ctx.candidates_ith(-1), false);
+        let mut candidates = LlamaTokenDataArray::from_iter(ctx.candidates_ith(idx), false);
         candidates.apply_sampler(&mut self.chain);
         let drawn = candidates.selected_token();
         let token = match drawn.filter(|&t| {
@@ -258,7 +259,7 @@ impl Sampler {
         }) {
             Some(t) => t,
             None => {
-                let mut candidates = LlamaTokenDataArray::from_iter(ctx.candidates_ith(-1), false);
+                let mut candidates = LlamaTokenDataArray::from_iter(ctx.candidates_ith(idx), false);
                 candidates.apply_sampler(grammar);
                 candidates.apply_sampler(&mut self.chain);
                 candidates

@@ -18,12 +18,12 @@ use llama_cpp_2::token::LlamaToken;
 use crate::audit::{AuditLog, Surface, TokenCounts};
 use crate::chat_template::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
+use crate::generation::{Generation, Step};
 use crate::lora::{set_key, validate_set, AdapterSet, LoraAdapter};
 use crate::model::{check_threads, Model, Token};
 use crate::request_guard::{default_safety, Checked, GuardConfig, RequestGuard};
-use crate::safety::{Safety, SafetyReport, StreamEvent};
-use crate::sampling::{GenerateOptions, Sampler, Truncation};
-use crate::stream_text::StreamText;
+use crate::safety::{Safety, SafetyReport};
+use crate::sampling::{GenerateOptions, Truncation};
 
 /// How to create a session. `Default` turns the built-in safety policy on and audits nothing.
 #[derive(Debug, Clone)]
@@ -539,28 +539,9 @@ impl Session {
 /// A generation in progress, yielding text pieces. Dropping it abandons the generation.
 pub struct TokenStream<'s> {
     session: &'s mut Session,
-    sampler: Sampler,
-    text: StreamText,
-    max_new: usize,
-    ignore_eos: bool,
-    n_past: usize,
-    prompt_len: usize,
-    /// Sampled but not yet evaluated: evaluated only if another token is needed.
-    pending: Option<Token>,
-    tokens: Vec<Token>,
-    output: String,
-    finish: Option<FinishReason>,
-    flushed: bool,
+    generation: Generation,
+    /// An error was returned: the stream yields nothing more.
     failed: bool,
-    started: Instant,
-    prompt_ms: f64,
-    first_token: Option<Instant>,
-    last_token: Option<Instant>,
-    guard: RequestGuard,
-    /// Text to emit before anything else: the refusal message of a blocked input.
-    refusal: Option<String>,
-    /// The output filter has been flushed.
-    output_filter_done: bool,
 }
 
 impl<'s> TokenStream<'s> {
@@ -581,45 +562,35 @@ impl<'s> TokenStream<'s> {
         session.cancel.store(false, Ordering::SeqCst);
         let tokens = session.prompt_tokens(prompt)?;
         let tokens = session.fit(tokens, options)?;
-        let max_new = options
-            .max_tokens
-            .map_or(session.n_ctx as usize - tokens.len(), |m| m as usize);
         session.ctx.clear_kv_cache();
-        let mut finish = None;
+        let mut cancelled = false;
         let n_batch = session.n_batch as usize;
         let prompt_started = Instant::now();
         for (i, chunk) in tokens.chunks(n_batch).enumerate() {
             if session.cancelled() {
-                finish = Some(FinishReason::Cancelled);
+                cancelled = true;
                 break;
             }
             let is_last = (i + 1) * n_batch >= tokens.len();
             session.decode(chunk, i * n_batch, is_last)?;
         }
-        let prompt_ms = prompt_started.elapsed().as_secs_f64() * 1e3;
-        let mut guard = guard.take().expect("the guard is taken once, on success");
-        guard.start_output();
-        Ok(TokenStream {
+        let guard = guard.take().expect("the guard is taken once, on success");
+        let mut generation = Generation::new(
+            options,
             sampler,
-            text: StreamText::new(&options.stop),
-            max_new,
-            ignore_eos: options.ignore_eos,
-            n_past: tokens.len(),
-            prompt_len: tokens.len(),
-            pending: None,
-            tokens: Vec::new(),
-            output: String::new(),
-            finish,
-            flushed: false,
-            failed: false,
-            started,
-            prompt_ms,
-            first_token: None,
-            last_token: None,
             guard,
-            refusal: None,
-            output_filter_done: false,
+            tokens.len(),
+            session.n_ctx as usize,
+            started,
+        );
+        generation.set_prompt_ms(prompt_started.elapsed().as_secs_f64() * 1e3);
+        if cancelled {
+            generation.stop(FinishReason::Cancelled);
+        }
+        Ok(TokenStream {
             session,
+            generation,
+            failed: false,
         })
     }
 
@@ -627,44 +598,25 @@ impl<'s> TokenStream<'s> {
     /// nothing.
     fn refused(session: &'s mut Session, message: String, guard: RequestGuard) -> Self {
         TokenStream {
-            sampler: Sampler::greedy(),
-            text: StreamText::new(&[]),
-            max_new: 0,
-            ignore_eos: false,
-            n_past: 0,
-            prompt_len: 0,
-            pending: None,
-            tokens: Vec::new(),
-            output: String::new(),
-            finish: Some(FinishReason::ContentFilter),
-            flushed: true,
-            failed: false,
-            started: Instant::now(),
-            prompt_ms: 0.0,
-            first_token: None,
-            last_token: None,
-            guard,
-            refusal: Some(message),
-            output_filter_done: true,
             session,
+            generation: Generation::refused(message, guard),
+            failed: false,
         }
     }
 
     /// The id of this request (as in the audit log).
     pub fn request_id(&self) -> &str {
-        &self.guard.request_id
+        self.generation.request_id()
     }
 
     /// End the generation now with `reason` (the rest of held text is still emitted).
     pub fn stop(&mut self, reason: FinishReason) {
-        if self.finish.is_none() {
-            self.finish = Some(reason);
-        }
+        self.generation.stop(reason);
     }
 
     /// Tokens generated so far.
     pub fn tokens(&self) -> &[Token] {
-        &self.tokens
+        self.generation.tokens()
     }
 
     /// Pass each piece to `on_piece` until it returns false (then the generation is
@@ -692,144 +644,40 @@ impl<'s> TokenStream<'s> {
         for piece in self.by_ref() {
             piece?;
         }
-        let finish_reason = self.finish.unwrap_or(FinishReason::Stop);
-        let completion_tokens = self.tokens.len();
-        let generation_ms = match (self.first_token, self.last_token) {
-            (Some(a), Some(b)) => (b - a).as_secs_f64() * 1e3,
-            _ => 0.0,
-        };
-        let per_second = |n: usize, ms: f64| if ms > 0.0 { n as f64 * 1e3 / ms } else { 0.0 };
-        self.write_audit()?;
-        Ok(Completion {
-            request_id: self.guard.request_id.clone(),
-            safety: self.guard.report(),
-            text: std::mem::take(&mut self.output),
-            tokens: std::mem::take(&mut self.tokens),
-            finish_reason,
-            usage: Usage {
-                prompt_tokens: self.prompt_len as u32,
-                completion_tokens: completion_tokens as u32,
-            },
-            timings: Timings {
-                time_to_first_token_ms: self
-                    .first_token
-                    .map_or(0.0, |t| (t - self.started).as_secs_f64() * 1e3),
-                prompt_ms: self.prompt_ms,
-                generation_ms,
-                prompt_tokens_per_second: per_second(self.prompt_len, self.prompt_ms),
-                generation_tokens_per_second: per_second(
-                    completion_tokens.saturating_sub(1),
-                    generation_ms,
-                ),
-            },
-        })
+        self.generation.completion(&self.session.model)
     }
 
-    /// One step: evaluate the pending token if needed, sample the next one.
-    /// `Ok(None)` means finished and flushed.
-    fn step(&mut self) -> Result<Option<String>> {
-        loop {
-            if self.finish.is_some() {
-                if self.flushed {
-                    return Ok(None);
-                }
-                self.flushed = true;
-                let rest = self.text.finish();
-                if rest.is_empty() {
-                    return Ok(None);
-                }
-                return Ok(Some(rest));
-            }
-            if let Some(token) = self.pending.take() {
-                if self.tokens.len() >= self.max_new || self.n_past >= self.session.n_ctx as usize {
-                    self.finish = Some(FinishReason::Length);
-                    continue;
-                }
-                if self.session.cancelled() {
-                    self.finish = Some(FinishReason::Cancelled);
-                    continue;
-                }
-                self.session.decode(&[token], self.n_past, true)?;
-                self.n_past += 1;
-            }
-            let token = self.sampler.sample(&self.session.ctx);
-            let now = Instant::now();
-            self.first_token.get_or_insert(now);
-            self.last_token = Some(now);
-            if !self.ignore_eos && self.session.model.is_end_of_generation(token) {
-                self.finish = Some(FinishReason::Stop);
-                continue;
-            }
-            self.tokens.push(token);
-            let mut bytes = Vec::new();
-            self.session
-                .model
-                .token_piece_into(token, false, &mut bytes)?;
-            let fed = self.text.feed(&bytes);
-            if fed.stopped {
-                self.finish = Some(FinishReason::Stop);
-                self.flushed = true;
-            } else {
-                self.pending = Some(token);
-            }
-            if !fed.emit.is_empty() {
-                return Ok(Some(fed.emit));
-            }
-        }
-    }
-}
-
-impl TokenStream<'_> {
     /// The next piece that passed the output filter; `Ok(None)` at the end.
-    fn filtered_step(&mut self) -> Result<Option<String>> {
-        if let Some(message) = self.refusal.take() {
-            return Ok(Some(message));
-        }
+    fn advance(&mut self) -> Result<Option<String>> {
         loop {
-            let event = match self.step()? {
-                Some(piece) => self.guard.filter(&piece),
-                None if self.finish_output_done() => return Ok(None),
-                None => self.guard.finish_output(),
-            };
-            match event {
-                StreamEvent::Text(text) if text.is_empty() => continue,
-                StreamEvent::Text(text) => return Ok(Some(text)),
-                StreamEvent::Blocked { .. } => {
-                    // Nothing more reaches the caller; generation stops here.
-                    self.finish = Some(FinishReason::ContentFilter);
-                    self.flushed = true;
-                    self.output_filter_done = true;
+            match self.generation.poll() {
+                Step::Piece(piece) => return Ok(Some(piece)),
+                Step::Done => return Ok(None),
+                Step::Decode(token) => {
+                    if self.session.cancelled() {
+                        self.generation.stop(FinishReason::Cancelled);
+                        continue;
+                    }
+                    let at = self.generation.n_past();
+                    self.session.decode(&[token], at, true)?;
+                    self.generation.decoded();
+                }
+                Step::Sample => {
+                    let session = &*self.session;
+                    self.generation.sample(&session.model, &session.ctx, -1)?;
                 }
             }
         }
-    }
-
-    fn finish_output_done(&mut self) -> bool {
-        std::mem::replace(&mut self.output_filter_done, true)
-    }
-
-    fn write_audit(&mut self) -> Result<()> {
-        let finish = match (self.failed, self.finish) {
-            (true, _) => "error",
-            (false, Some(reason)) => reason.as_str(),
-            (false, None) => "abandoned",
-        };
-        let tokens = TokenCounts {
-            prompt: self.prompt_len as u64,
-            completion: self.tokens.len() as u64,
-        };
-        let model = self.session.model.clone();
-        self.guard.audit(&model, &self.output, tokens, finish)
     }
 }
 
 impl Drop for TokenStream<'_> {
     /// A stream dropped early (or after an error) is still audited.
     fn drop(&mut self) {
-        if let Err(e) = self.write_audit() {
+        if let Err(e) = self.generation.audit(&self.session.model) {
             tracing::error!(
                 "audit record for {} not written: {e}",
-                self.guard.request_id
+                self.generation.request_id()
             );
         }
     }
@@ -842,14 +690,11 @@ impl Iterator for TokenStream<'_> {
         if self.failed {
             return None;
         }
-        match self.filtered_step() {
-            Ok(Some(piece)) => {
-                self.output.push_str(&piece);
-                Some(Ok(piece))
-            }
-            Ok(None) => None,
+        match self.advance() {
+            Ok(piece) => piece.map(Ok),
             Err(e) => {
                 self.failed = true;
+                self.generation.fail();
                 Some(Err(e))
             }
         }
