@@ -61,6 +61,12 @@ pub enum ErrorCode {
     Fetch = 52,
     /// The object was closed and can no longer be used.
     Closed = 60,
+    /// The serving engine's queue is full: try again later (HTTP 503).
+    Busy = 70,
+    /// The request ran past its deadline, queued or generating (HTTP 504).
+    Timeout = 71,
+    /// A saved session state is corrupt or belongs to another model or adapter set.
+    State = 72,
     /// A bug inside llmedge (a caught panic, a broken invariant).
     Internal = 98,
     /// A panic was caught at the FFI boundary.
@@ -69,7 +75,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in numeric order: the surfaces generate their constants from this list.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 31] = [
         ErrorCode::InvalidArgument,
         ErrorCode::NullArgument,
         ErrorCode::InvalidUtf8,
@@ -96,6 +102,9 @@ impl ErrorCode {
         ErrorCode::ChecksumMismatch,
         ErrorCode::Fetch,
         ErrorCode::Closed,
+        ErrorCode::Busy,
+        ErrorCode::Timeout,
+        ErrorCode::State,
         ErrorCode::Internal,
         ErrorCode::Panic,
     ];
@@ -139,6 +148,9 @@ impl ErrorCode {
             ErrorCode::ChecksumMismatch => "checksum_mismatch",
             ErrorCode::Fetch => "fetch",
             ErrorCode::Closed => "closed",
+            ErrorCode::Busy => "busy",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::State => "state",
             ErrorCode::Internal => "internal",
             ErrorCode::Panic => "panic",
         }
@@ -218,6 +230,12 @@ pub enum Error {
     Fetch(String),
     #[error("{0} is closed")]
     Closed(&'static str),
+    #[error("busy: {0}")]
+    Busy(String),
+    #[error("timed out: {0}")]
+    Timeout(String),
+    #[error("session state {}: {reason}", .path.display())]
+    State { path: PathBuf, reason: String },
     #[error("internal error: {0}")]
     Internal(String),
     #[error("panic: {0}")]
@@ -254,6 +272,9 @@ impl Error {
             Error::ChecksumMismatch { .. } => ErrorCode::ChecksumMismatch,
             Error::Fetch(_) => ErrorCode::Fetch,
             Error::Closed(_) => ErrorCode::Closed,
+            Error::Busy(_) => ErrorCode::Busy,
+            Error::Timeout(_) => ErrorCode::Timeout,
+            Error::State { .. } => ErrorCode::State,
             Error::Internal(_) => ErrorCode::Internal,
             Error::Panic(_) => ErrorCode::Panic,
         }

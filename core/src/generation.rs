@@ -65,9 +65,12 @@ pub(crate) struct Generation {
     flushed: bool,
     /// The output filter has been flushed.
     filter_done: bool,
-    failed: bool,
+    /// Set when the request failed: the finish reason its audit record gets.
+    error: Option<String>,
     started: Instant,
     prompt_ms: f64,
+    /// Prompt tokens reused from the KV cache.
+    cached: usize,
     first_token: Option<Instant>,
     last_token: Option<Instant>,
     guard: RequestGuard,
@@ -102,9 +105,10 @@ impl Generation {
             finish: None,
             flushed: false,
             filter_done: false,
-            failed: false,
+            error: None,
             started,
             prompt_ms: 0.0,
+            cached: 0,
             first_token: None,
             last_token: None,
             guard,
@@ -144,14 +148,11 @@ impl Generation {
         &self.tokens
     }
 
-    /// Everything handed to the caller so far.
-    pub fn output(&self) -> &str {
-        &self.output
-    }
-
-    /// Record how long the prompt took to evaluate.
-    pub fn set_prompt_ms(&mut self, ms: f64) {
+    /// Record how long the prompt took to evaluate, and how many of its leading tokens were
+    /// reused from the KV cache instead.
+    pub fn set_prompt_eval(&mut self, ms: f64, cached: usize) {
         self.prompt_ms = ms;
+        self.cached = cached;
     }
 
     /// End the generation with `reason` (text still held back is flushed through the filter).
@@ -161,9 +162,10 @@ impl Generation {
         }
     }
 
-    /// Decoding failed: nothing more is produced and the audit record says `error`.
-    pub fn fail(&mut self) {
-        self.failed = true;
+    /// The request failed: nothing more is produced and the audit record's finish reason is
+    /// `reason` (`error`, `error:timeout`, ...).
+    pub fn fail_as(&mut self, reason: &str) {
+        self.error = Some(reason.to_owned());
         self.ready.clear();
         self.stop(FinishReason::Stop);
         self.flushed = true;
@@ -260,16 +262,17 @@ impl Generation {
 
     /// Append the audit record (once; later calls do nothing).
     pub fn audit(&mut self, model: &Model) -> Result<()> {
-        let finish = match (self.failed, self.finish) {
-            (true, _) => "error",
-            (false, Some(reason)) => reason.as_str(),
-            (false, None) => "abandoned",
+        let finish = match (&self.error, self.finish) {
+            (Some(error), _) => error.as_str(),
+            (None, Some(reason)) => reason.as_str(),
+            (None, None) => "abandoned",
         };
         let tokens = TokenCounts {
             prompt: self.prompt_len as u64,
             completion: self.tokens.len() as u64,
         };
-        self.guard.audit(model, &self.output, tokens, finish)
+        let finish = finish.to_owned();
+        self.guard.audit(model, &self.output, tokens, &finish)
     }
 
     /// The result (audited). Call after [`Step::Done`], or after [`Generation::stop`] to keep
@@ -292,6 +295,7 @@ impl Generation {
             usage: Usage {
                 prompt_tokens: self.prompt_len as u32,
                 completion_tokens: completion_tokens as u32,
+                cached_prompt_tokens: self.cached as u32,
             },
             timings: Timings {
                 time_to_first_token_ms: self
@@ -299,7 +303,7 @@ impl Generation {
                     .map_or(0.0, |t| (t - self.started).as_secs_f64() * 1e3),
                 prompt_ms: self.prompt_ms,
                 generation_ms,
-                prompt_tokens_per_second: per_second(self.prompt_len, self.prompt_ms),
+                prompt_tokens_per_second: per_second(self.prompt_len - self.cached, self.prompt_ms),
                 generation_tokens_per_second: per_second(
                     completion_tokens.saturating_sub(1),
                     generation_ms,

@@ -26,13 +26,17 @@ pub mod lora_merge;
 pub mod model;
 pub mod model_fetch;
 pub mod model_manifest;
+mod prefix_cache;
 pub mod prompt_flow;
 pub mod prompt_template;
 pub mod quantize;
 pub mod request_guard;
+mod request_input;
 pub mod safety;
 pub mod sampling;
+pub mod serving_engine;
 pub mod session;
+mod session_state;
 mod stream_text;
 pub mod structured_output;
 
@@ -47,6 +51,10 @@ pub use sampling::{GenerateOptions, Truncation};
 pub use session::{
     CancelHandle, Completion, FinishReason, Prompt, Session, SessionOptions, Timings, TokenStream,
     Usage,
+};
+pub use serving_engine::{
+    Engine, EngineOptions, EngineRequest, EngineStats, EngineStream, RequestHandle, RequestInput,
+    RequestSink,
 };
 pub use structured_output::OutputConstraint;
 

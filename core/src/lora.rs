@@ -10,6 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaLoraAdapter;
 
 use crate::backend::{clear_recent_errors, recent_errors};
@@ -111,6 +112,25 @@ pub(crate) fn validate_set(model: &Model, set: &[(LoraAdapter, f32)]) -> Result<
 }
 
 /// Identity of an applied set, to skip re-applying an unchanged one.
+/// Make `set` the adapters of `ctx` unless `applied` (the key of the set applied now, see
+/// [`set_key`]) says it already is.
+pub(crate) fn apply_adapter_set(
+    ctx: &mut LlamaContext<'_>,
+    set: &[(LoraAdapter, f32)],
+    applied: &mut Vec<(usize, u32)>,
+) -> Result<()> {
+    let key = set_key(set);
+    if key != *applied {
+        let pairs: Vec<(&LlamaLoraAdapter, f32)> =
+            set.iter().map(|(a, s)| (a.llama(), *s)).collect();
+        applied.clear();
+        ctx.set_lora_adapters(&pairs)
+            .map_err(|e| Error::Internal(format!("applying LoRA adapters: {e}")))?;
+        *applied = key;
+    }
+    Ok(())
+}
+
 pub(crate) fn set_key(set: &[(LoraAdapter, f32)]) -> Vec<(usize, u32)> {
     set.iter()
         .map(|(a, s)| (Arc::as_ptr(&a.inner) as usize, s.to_bits()))

@@ -5,6 +5,7 @@
 //! [`CancelHandle`] is `Send + Sync` and may cancel from any thread.
 
 use std::num::NonZeroU32;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,18 +13,21 @@ use std::time::Instant;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::model::LlamaLoraAdapter;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::audit::{AuditLog, Surface, TokenCounts};
 use crate::chat_template::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
 use crate::generation::{Generation, Step};
-use crate::lora::{set_key, validate_set, AdapterSet, LoraAdapter};
+use crate::request_input::{admit, fit, prepare, prompt_tokens, render_chat, Input, Prepared};
+pub use crate::request_input::Prompt;
+use crate::lora::{apply_adapter_set, validate_set, AdapterSet, LoraAdapter};
+use crate::prefix_cache::SeqCache;
+use crate::session_state;
 use crate::model::{check_threads, Model, Token};
 use crate::request_guard::{default_safety, Checked, GuardConfig, RequestGuard};
 use crate::safety::{Safety, SafetyReport};
-use crate::sampling::{GenerateOptions, Truncation};
+use crate::sampling::GenerateOptions;
 
 /// How to create a session. `Default` turns the built-in safety policy on and audits nothing.
 #[derive(Debug, Clone)]
@@ -71,33 +75,6 @@ impl Default for SessionOptions {
     }
 }
 
-/// The text to generate from.
-#[derive(Debug, Clone, Copy)]
-pub enum Prompt<'a> {
-    /// Raw text, tokenized with the model's BOS; special-token text (`<|im_start|>`) is parsed.
-    Text(&'a str),
-    /// Tokens, used as given.
-    Tokens(&'a [Token]),
-}
-
-impl<'a> From<&'a str> for Prompt<'a> {
-    fn from(s: &'a str) -> Self {
-        Prompt::Text(s)
-    }
-}
-
-impl<'a> From<&'a String> for Prompt<'a> {
-    fn from(s: &'a String) -> Self {
-        Prompt::Text(s)
-    }
-}
-
-impl<'a> From<&'a [Token]> for Prompt<'a> {
-    fn from(t: &'a [Token]) -> Self {
-        Prompt::Tokens(t)
-    }
-}
-
 /// Why generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -129,6 +106,8 @@ impl FinishReason {
 pub struct Usage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
+    /// Prompt tokens whose KV was reused from an earlier request (not evaluated again).
+    pub cached_prompt_tokens: u32,
 }
 
 /// Where the time went.
@@ -187,8 +166,11 @@ pub struct Session {
     cancel: Arc<AtomicBool>,
     /// The adapters requests run with by default.
     adapters: AdapterSet,
-    /// The set applied to the context now (see `lora::set_key`).
+    /// The set applied to the context now, and its key (see `lora::set_key`).
+    applied_set: AdapterSet,
     applied: Vec<(usize, u32)>,
+    /// What the KV cache holds: a next prompt that starts the same way reuses it.
+    cache: SeqCache,
 }
 
 // SAFETY: a llama.cpp context has no thread affinity; it only must not be used from two threads
@@ -245,7 +227,9 @@ impl Session {
             },
             cancel: Arc::new(AtomicBool::new(false)),
             adapters: options.adapters,
+            applied_set: Vec::new(),
             applied: Vec::new(),
+            cache: SeqCache::default(),
         })
     }
 
@@ -262,22 +246,51 @@ impl Session {
         &self.adapters
     }
 
-    /// Apply a request's adapters (its own, else the session's) unless already applied, and
-    /// return the set.
-    fn apply_adapters(&mut self, requested: Option<&AdapterSet>) -> Result<AdapterSet> {
-        let set = requested.unwrap_or(&self.adapters).clone();
+    /// Make `set` (validated) the context's adapters unless it already is.
+    fn apply_adapters(&mut self, set: &AdapterSet) -> Result<()> {
+        apply_adapter_set(&mut self.ctx, set, &mut self.applied)?;
+        self.applied_set = set.clone();
+        Ok(())
+    }
+
+    /// Save what the KV cache holds (the last request's prompt and reply) to `path`, so that
+    /// this or a later process continues from it without evaluating it again (see
+    /// [`Session::load_state`]). The file names the model's SHA-256 and the adapter set.
+    pub fn save_state(&self, path: impl AsRef<Path>) -> Result<()> {
+        let set = if self.cache.adapters == self.applied {
+            &self.applied_set
+        } else {
+            &self.adapters
+        };
+        session_state::save(&self.ctx, 0, &self.cache, &self.model, set, path.as_ref())
+    }
+
+    /// Restore a state saved by [`Session::save_state`] with the same model and this
+    /// session's adapter set; the next request whose prompt starts with the saved tokens
+    /// evaluates only the rest. Returns the number of tokens restored. A file that is corrupt,
+    /// from another model or adapter set is [`Error::State`] and leaves the cache empty.
+    pub fn load_state(&mut self, path: impl AsRef<Path>) -> Result<usize> {
+        let set = self.adapters.clone();
         validate_set(&self.model, &set)?;
-        let key = set_key(&set);
-        if key != self.applied {
-            let pairs: Vec<(&LlamaLoraAdapter, f32)> =
-                set.iter().map(|(a, s)| (a.llama(), *s)).collect();
-            self.applied.clear();
-            self.ctx
-                .set_lora_adapters(&pairs)
-                .map_err(|e| Error::Internal(format!("applying LoRA adapters: {e}")))?;
-            self.applied = key;
+        self.apply_adapters(&set)?;
+        self.cache.clear(&mut self.ctx, 0);
+        let tokens = session_state::load(&mut self.ctx, 0, &self.model, &set, path.as_ref())?;
+        if tokens.len() > self.n_ctx as usize {
+            self.cache.clear(&mut self.ctx, 0);
+            return Err(Error::State {
+                path: path.as_ref().to_owned(),
+                reason: format!(
+                    "it holds {} tokens, more than this session's context ({})",
+                    tokens.len(),
+                    self.n_ctx
+                ),
+            });
         }
-        Ok(set)
+        self.cache = SeqCache {
+            tokens,
+            adapters: self.applied.clone(),
+        };
+        Ok(self.cache.tokens.len())
     }
 
     /// The model this session runs.
@@ -323,25 +336,18 @@ impl Session {
         prompt: impl Into<Prompt<'p>>,
         options: &GenerateOptions,
     ) -> Result<TokenStream<'_>> {
+        self.start_checked(Input::Prompt(prompt.into()), options)
+    }
+
+    /// The input check, then generation (or the refusal).
+    fn start_checked(
+        &mut self,
+        input: Input<'_>,
+        options: &GenerateOptions,
+    ) -> Result<TokenStream<'_>> {
         let mut guard = RequestGuard::begin(&self.guard, options);
-        let checked = match prompt.into() {
-            Prompt::Text(text) => guard.check_prompt(text)?,
-            Prompt::Tokens(tokens) => {
-                for &t in tokens {
-                    self.model.check_token(t)?;
-                }
-                let text = self.model.detokenize(tokens, true)?;
-                match guard.check_prompt(&text)? {
-                    // Unchanged text keeps the caller's exact tokens.
-                    Checked::Allowed(redacted) if redacted == text => {
-                        return self.start_audited(Prompt::Tokens(tokens), options, guard);
-                    }
-                    other => other,
-                }
-            }
-        };
-        match checked {
-            Checked::Allowed(text) => self.start_audited(Prompt::Text(&text), options, guard),
+        match admit(&mut guard, &self.model, self.chat_template.as_ref(), input)? {
+            Checked::Allowed(prompt) => self.start_audited(prompt.as_prompt(), options, guard),
             Checked::Refused(message) => Ok(TokenStream::refused(self, message, guard)),
         }
     }
@@ -372,14 +378,7 @@ impl Session {
         messages: &[ChatMessage],
         options: &GenerateOptions,
     ) -> Result<TokenStream<'_>> {
-        let mut guard = RequestGuard::begin(&self.guard, options);
-        match guard.check_messages(messages)? {
-            Checked::Allowed(messages) => {
-                let prompt = self.render_chat(&messages)?;
-                self.start_audited(Prompt::Text(&prompt), options, guard)
-            }
-            Checked::Refused(message) => Ok(TokenStream::refused(self, message, guard)),
-        }
+        self.start_checked(Input::Chat(messages), options)
     }
 
     /// The model's next-token logits after `prompt` (one per vocabulary entry): what a
@@ -388,8 +387,13 @@ impl Session {
         &mut self,
         prompt: impl Into<Prompt<'p>>,
     ) -> Result<Vec<f32>> {
-        let tokens = self.prompt_tokens(prompt.into())?;
-        let tokens = self.fit(tokens, &GenerateOptions::default().with_max_tokens(1))?;
+        let tokens = prompt_tokens(&self.model, prompt.into())?;
+        let tokens = fit(
+            &self.model,
+            tokens,
+            self.n_ctx,
+            &GenerateOptions::default().with_max_tokens(1),
+        )?;
         let mut logits = Vec::new();
         self.score_tokens(&tokens, tokens.len() - 1, |_, l| logits = l.to_vec())?;
         Ok(logits)
@@ -413,8 +417,11 @@ impl Session {
                 n_ctx: self.n_ctx as usize,
             });
         }
-        self.apply_adapters(None)?;
-        self.ctx.clear_kv_cache();
+        let set = self.adapters.clone();
+        validate_set(&self.model, &set)?;
+        self.apply_adapters(&set)?;
+        self.cache.clear(&mut self.ctx, 0);
+        self.cache.adapters = self.applied.clone();
         let n_batch = self.n_batch as usize;
         for (i, chunk) in tokens.chunks(n_batch).enumerate() {
             let start = i * n_batch;
@@ -429,9 +436,7 @@ impl Session {
                     )
                     .map_err(|e| Error::Internal(format!("batch: {e}")))?;
             }
-            self.ctx
-                .decode(&mut self.batch)
-                .map_err(|e| Error::Decode(e.to_string()))?;
+            self.decode_batch(chunk)?;
             for (k, _) in chunk.iter().enumerate() {
                 if start + k >= first_output {
                     each(start + k, self.ctx.get_logits_ith(k as i32));
@@ -460,57 +465,7 @@ impl Session {
 
     /// The prompt that [`Session::chat`] would generate from.
     pub fn render_chat(&self, messages: &[ChatMessage]) -> Result<String> {
-        match &self.chat_template {
-            Some(t) => t.render(&self.model, messages, true),
-            None => ChatTemplate::for_model(&self.model)?.render(&self.model, messages, true),
-        }
-    }
-
-    fn prompt_tokens(&self, prompt: Prompt<'_>) -> Result<Vec<Token>> {
-        let tokens = match prompt {
-            Prompt::Text(text) => {
-                let add_bos = match self.model.bos_text() {
-                    Some(bos) => !text.starts_with(&bos),
-                    None => true,
-                };
-                self.model.tokenize(text, add_bos, true)
-            }
-            Prompt::Tokens(tokens) => {
-                for &t in tokens {
-                    self.model.check_token(t)?;
-                }
-                tokens.to_vec()
-            }
-        };
-        if tokens.is_empty() {
-            return Err(Error::InvalidArgument("the prompt is empty".into()));
-        }
-        Ok(tokens)
-    }
-
-    /// Apply the truncation policy so that prompt + max_tokens fits the context.
-    fn fit(&self, mut tokens: Vec<Token>, options: &GenerateOptions) -> Result<Vec<Token>> {
-        let n_ctx = self.n_ctx as usize;
-        let reserve = options.max_tokens.map_or(1, |m| m as usize);
-        let needed = tokens.len() + reserve;
-        if needed <= n_ctx {
-            return Ok(tokens);
-        }
-        match options.truncation {
-            Truncation::Error => Err(Error::ContextOverflow { needed, n_ctx }),
-            Truncation::DropOldest => {
-                if reserve >= n_ctx {
-                    return Err(Error::ContextOverflow { needed, n_ctx });
-                }
-                let keep = n_ctx - reserve;
-                // Keep a leading BOS: models behave badly without it.
-                let head =
-                    usize::from(self.model.tokenize("", true, false).first() == Some(&tokens[0]));
-                let drop = tokens.len() - keep;
-                tokens.drain(head..head + drop);
-                Ok(tokens)
-            }
-        }
+        render_chat(&self.model, self.chat_template.as_ref(), messages)
     }
 
     fn decode(&mut self, tokens: &[Token], first_pos: usize, logits_last: bool) -> Result<()> {
@@ -526,9 +481,22 @@ impl Session {
                 )
                 .map_err(|e| Error::Internal(format!("batch: {e}")))?;
         }
-        self.ctx
-            .decode(&mut self.batch)
-            .map_err(|e| Error::Decode(e.to_string()))
+        self.decode_batch(tokens)
+    }
+
+    /// Evaluate the batch holding `tokens` (the next positions of the cache).
+    fn decode_batch(&mut self, tokens: &[Token]) -> Result<()> {
+        match self.ctx.decode(&mut self.batch) {
+            Ok(()) => {
+                self.cache.tokens.extend_from_slice(tokens);
+                Ok(())
+            }
+            Err(e) => {
+                // What the cache holds now is unknown.
+                self.cache.clear(&mut self.ctx, 0);
+                Err(Error::Decode(e.to_string()))
+            }
+        }
     }
 
     fn cancelled(&self) -> bool {
@@ -552,27 +520,34 @@ impl<'s> TokenStream<'s> {
         guard: &mut Option<RequestGuard>,
     ) -> Result<Self> {
         let started = Instant::now();
-        options.validate(&session.model)?;
-        // Before the prompt is decoded, so a bad grammar costs nothing.
-        let sampler = options.build_sampler(&session.model)?;
-        let adapters = session.apply_adapters(options.adapters.as_ref())?;
-        if let Some(guard) = guard.as_mut() {
-            guard.set_adapters(&adapters);
-        }
+        let guard_ref = guard.as_mut().expect("the guard is taken once, on success");
+        let Prepared {
+            tokens,
+            sampler,
+            adapters,
+        } = prepare(
+            &session.model,
+            prompt,
+            options,
+            &session.adapters,
+            session.n_ctx,
+            guard_ref,
+        )?;
+        session.apply_adapters(&adapters)?;
         session.cancel.store(false, Ordering::SeqCst);
-        let tokens = session.prompt_tokens(prompt)?;
-        let tokens = session.fit(tokens, options)?;
-        session.ctx.clear_kv_cache();
+        let key = session.applied.clone();
+        let reused = session.cache.reuse(&mut session.ctx, 0, &tokens, &key);
         let mut cancelled = false;
         let n_batch = session.n_batch as usize;
         let prompt_started = Instant::now();
-        for (i, chunk) in tokens.chunks(n_batch).enumerate() {
+        let rest = &tokens[reused..];
+        for (i, chunk) in rest.chunks(n_batch).enumerate() {
             if session.cancelled() {
                 cancelled = true;
                 break;
             }
-            let is_last = (i + 1) * n_batch >= tokens.len();
-            session.decode(chunk, i * n_batch, is_last)?;
+            let is_last = (i + 1) * n_batch >= rest.len();
+            session.decode(chunk, reused + i * n_batch, is_last)?;
         }
         let guard = guard.take().expect("the guard is taken once, on success");
         let mut generation = Generation::new(
@@ -583,7 +558,7 @@ impl<'s> TokenStream<'s> {
             session.n_ctx as usize,
             started,
         );
-        generation.set_prompt_ms(prompt_started.elapsed().as_secs_f64() * 1e3);
+        generation.set_prompt_eval(prompt_started.elapsed().as_secs_f64() * 1e3, reused);
         if cancelled {
             generation.stop(FinishReason::Cancelled);
         }
@@ -694,7 +669,7 @@ impl Iterator for TokenStream<'_> {
             Ok(piece) => piece.map(Ok),
             Err(e) => {
                 self.failed = true;
-                self.generation.fail();
+                self.generation.fail_as("error");
                 Some(Err(e))
             }
         }

@@ -1,0 +1,451 @@
+//! The serving engine (continuous batching, prefix reuse, adapter groups, limits) and session
+//! state files, on the real default model. The reference for every output is the same
+//! request run alone on a [`Session`] (whose greedy tokens `engine.rs` checks against an
+//! independent llama.cpp loop).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use llmedge::audit::{AuditConfig, AuditLog};
+use llmedge::model_fetch::default_model_path;
+use llmedge::{
+    ChatMessage, Engine, EngineOptions, EngineRequest, ErrorCode, FinishReason, GenerateOptions,
+    Model, ModelOptions, OutputConstraint, RequestInput, Session, SessionOptions,
+};
+
+fn model() -> Model {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let path = default_model_path(&mut |_| {}).expect("fetch default model");
+            let options = ModelOptions {
+                threads: 2,
+                ..ModelOptions::default()
+            };
+            Model::load(path, options).expect("load")
+        })
+        .clone()
+}
+
+fn session_options() -> SessionOptions {
+    SessionOptions {
+        n_ctx: Some(1024),
+        ..SessionOptions::default()
+    }
+}
+
+fn engine(slots: u32, tweak: impl FnOnce(&mut EngineOptions)) -> Engine {
+    let mut options = EngineOptions {
+        session: session_options(),
+        slots,
+        ..EngineOptions::default()
+    };
+    tweak(&mut options);
+    Engine::new(&model(), options).expect("engine")
+}
+
+const QUESTIONS: [&str; 8] = [
+    "What is the capital of France?",
+    "Name three colours of the rainbow.",
+    "Write one sentence about the sea.",
+    "What is 12 times 12?",
+    "Give a synonym for happy.",
+    "Why do hospitals keep records?",
+    "Translate 'good morning' into French.",
+    "What does a nurse do?",
+];
+
+fn chat(question: &str) -> Vec<ChatMessage> {
+    vec![ChatMessage::user(question)]
+}
+
+fn greedy(n: u32) -> GenerateOptions {
+    GenerateOptions::greedy().with_max_tokens(n)
+}
+
+/// The same request, alone on a fresh session.
+fn alone(messages: &[ChatMessage], options: &GenerateOptions) -> Vec<i32> {
+    let mut session = Session::new(&model(), session_options()).expect("session");
+    session.chat(messages, options).expect("chat").tokens
+}
+
+#[test]
+fn concurrent_greedy_requests_equal_each_request_run_alone() {
+    let engine = Arc::new(engine(4, |_| {}));
+    let options = greedy(24);
+    let streams: Vec<_> = QUESTIONS
+        .iter()
+        .map(|q| {
+            engine
+                .stream(EngineRequest::chat(chat(q), options.clone()))
+                .expect("submit")
+        })
+        .collect();
+    // Read every stream on its own thread, as concurrent clients would.
+    let results: Vec<_> = streams
+        .into_iter()
+        .map(|stream| {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut text = String::new();
+                for piece in stream.by_ref() {
+                    text.push_str(&piece.expect("piece"));
+                }
+                (text, stream.completion().expect("completion"))
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().expect("thread"))
+        .collect();
+    for (q, (streamed, completion)) in QUESTIONS.iter().zip(&results) {
+        assert_eq!(*streamed, completion.text, "stream != completion for {q:?}");
+        assert_eq!(
+            completion.tokens,
+            alone(&chat(q), &options),
+            "batched output differs from the request alone: {q:?}"
+        );
+        assert!(completion.usage.completion_tokens > 0);
+    }
+    let stats = engine.stats();
+    assert_eq!(stats.finished, QUESTIONS.len() as u64);
+    assert_eq!(stats.active, 0);
+    // Several sequences were decoded per step: fewer steps than tokens.
+    let tokens: u64 = results
+        .iter()
+        .map(|(_, c)| c.usage.completion_tokens as u64)
+        .sum();
+    assert!(
+        stats.decode_steps < tokens,
+        "{} steps for {tokens} tokens: nothing was batched",
+        stats.decode_steps
+    );
+}
+
+#[test]
+fn sampled_and_constrained_requests_keep_their_own_settings_in_a_batch() {
+    let engine = engine(3, |_| {});
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {"answer": {"type": "string", "maxLength": 20}},
+        "required": ["answer"]
+    });
+    let requests = [
+        GenerateOptions {
+            seed: Some(7),
+            temperature: 0.9,
+            ..GenerateOptions::default()
+        }
+        .with_max_tokens(20),
+        greedy(40).with_constraint(OutputConstraint::JsonSchema(schema.clone())),
+        GenerateOptions {
+            stop: vec![".".into()],
+            ..greedy(40)
+        },
+    ];
+    let streams: Vec<_> = requests
+        .iter()
+        .zip(QUESTIONS)
+        .map(|(o, q)| {
+            engine
+                .stream(EngineRequest::chat(chat(q), o.clone()))
+                .unwrap()
+        })
+        .collect();
+    let completions: Vec<_> = streams.into_iter().map(|s| s.completion().unwrap()).collect();
+    for ((options, q), completion) in requests.iter().zip(QUESTIONS).zip(&completions) {
+        assert_eq!(completion.tokens, alone(&chat(q), options), "{q:?}");
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(&completions[1].text).expect("constrained output is JSON");
+    assert!(value["answer"].is_string());
+    assert!(!completions[2].text.contains('.'));
+    assert_eq!(completions[2].finish_reason, FinishReason::Stop);
+}
+
+#[test]
+fn a_shared_prefix_is_reused_from_a_slot_and_from_the_host_cache() {
+    let system = "You are a careful clinical assistant. Answer in one short sentence, \
+                  without speculation, and say when you do not know. "
+        .repeat(4);
+    let ask = |q: &str| {
+        vec![
+            ChatMessage::system(system.clone()),
+            ChatMessage::user(q.to_string()),
+        ]
+    };
+    let engine = engine(2, |o| o.prefix_cache_min_tokens = 16);
+    let options = greedy(12);
+    let first = engine
+        .generate(EngineRequest::chat(ask(QUESTIONS[0]), options.clone()))
+        .unwrap();
+    assert_eq!(first.usage.cached_prompt_tokens, 0);
+    // Same system prompt, other question: the slot's cache holds the prefix.
+    let second = engine
+        .generate(EngineRequest::chat(ask(QUESTIONS[1]), options.clone()))
+        .unwrap();
+    assert!(
+        second.usage.cached_prompt_tokens > 100,
+        "cached {} of {}",
+        second.usage.cached_prompt_tokens,
+        second.usage.prompt_tokens
+    );
+    assert_eq!(second.tokens, alone(&ask(QUESTIONS[1]), &options));
+    // Overwrite both slots with unrelated prompts: the prefix survives in host memory.
+    for q in &QUESTIONS[2..6] {
+        engine
+            .generate(EngineRequest::chat(chat(q), options.clone()))
+            .unwrap();
+    }
+    assert!(engine.stats().prefix_cache_entries > 0);
+    let third = engine
+        .generate(EngineRequest::chat(ask(QUESTIONS[2]), options.clone()))
+        .unwrap();
+    assert!(
+        third.usage.cached_prompt_tokens > 100,
+        "host cache not used: cached {}",
+        third.usage.cached_prompt_tokens
+    );
+    assert_eq!(third.tokens, alone(&ask(QUESTIONS[2]), &options));
+    assert!(third.timings.prompt_ms < first.timings.prompt_ms);
+}
+
+#[test]
+fn a_full_queue_is_busy_and_timeouts_and_cancels_end_requests_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = Arc::new(AuditLog::open(AuditConfig::new(dir.path())).unwrap());
+    let engine = engine(1, |o| {
+        o.max_queue = 2;
+        o.session.audit = Some(audit.clone());
+    });
+    let long = greedy(200);
+    let running = engine
+        .stream(EngineRequest::chat(chat(QUESTIONS[0]), long.clone()))
+        .unwrap();
+    let queued_a = engine
+        .stream(EngineRequest::chat(chat(QUESTIONS[1]), long.clone()))
+        .unwrap();
+    let queued_b = engine
+        .stream(
+            EngineRequest::chat(chat(QUESTIONS[2]), long.clone())
+                .with_timeout(Duration::from_millis(50)),
+        )
+        .unwrap();
+    let busy = engine
+        .stream(EngineRequest::chat(chat(QUESTIONS[3]), long.clone()))
+        .err()
+        .expect("a full queue refuses");
+    assert_eq!(busy.code(), ErrorCode::Busy);
+    // Cancel the waiting request, time out the other, stop the running one by dropping it.
+    queued_a.handle().cancel();
+    let cancelled = queued_a.completion().unwrap();
+    assert_eq!(cancelled.finish_reason, FinishReason::Cancelled);
+    assert_eq!(cancelled.usage.completion_tokens, 0);
+    let timed_out = queued_b.completion().err().expect("deadline");
+    assert_eq!(timed_out.code(), ErrorCode::Timeout);
+    drop(running);
+    // The slot is free again and gives the same answer as alone.
+    let after = engine
+        .generate(EngineRequest::chat(chat(QUESTIONS[4]), greedy(16)))
+        .unwrap();
+    assert_eq!(after.tokens, alone(&chat(QUESTIONS[4]), &greedy(16)));
+    // A running request past its deadline ends with Timeout too.
+    let late = engine
+        .generate(
+            EngineRequest::chat(chat(QUESTIONS[5]), long).with_timeout(Duration::from_millis(300)),
+        )
+        .err()
+        .expect("deadline while generating");
+    assert_eq!(late.code(), ErrorCode::Timeout);
+    engine.shutdown(true);
+    audit.flush().unwrap();
+    // Every request, refused or not, has exactly one record, and the chain verifies.
+    let report = llmedge::audit::verify(dir.path()).unwrap();
+    assert!(report.ok, "{report:?}");
+    let reasons: Vec<String> = read_records(dir.path())
+        .iter()
+        .map(|r| r["finish_reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(reasons.len(), 6, "{reasons:?}");
+    for expected in ["cancelled", "error:timeout", "error:busy", "stop"] {
+        assert!(
+            reasons.iter().any(|r| r == expected),
+            "{expected} missing in {reasons:?}"
+        );
+    }
+}
+
+fn read_records(dir: &Path) -> Vec<serde_json::Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<serde_json::Value>>()
+        })
+        .collect()
+}
+
+#[test]
+fn tenants_are_served_round_robin() {
+    let engine = engine(1, |_| {});
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut handles = Vec::new();
+    // Tenant a queues three requests before tenant b queues one.
+    for (i, tenant) in ["a", "a", "a", "b"].iter().enumerate() {
+        let options = GenerateOptions {
+            tenant: Some(tenant.to_string()),
+            ..greedy(4)
+        };
+        let (order, done) = (order.clone(), std::sync::mpsc::channel());
+        let tx = done.0;
+        engine
+            .submit_with(
+                EngineRequest::chat(chat(QUESTIONS[i]), options),
+                |_| true,
+                move |r| {
+                    order.lock().unwrap().push(format!("{tenant}{i}"));
+                    let _ = tx.send(r.map(|_| ()));
+                },
+            )
+            .unwrap();
+        handles.push(done.1);
+    }
+    for rx in handles {
+        rx.recv().unwrap().unwrap();
+    }
+    let order = order.lock().unwrap().clone();
+    // a0 may already be running when the rest arrive; b3 is served before a's third request.
+    let b = order.iter().position(|x| x == "b3").unwrap();
+    let a2 = order.iter().position(|x| x == "a2").unwrap();
+    assert!(b < a2, "not fair between tenants: {order:?}");
+}
+
+#[test]
+fn refused_inputs_and_bad_requests_never_reach_a_slot() {
+    let engine = engine(1, |_| {});
+    let refused = engine
+        .generate(EngineRequest::chat(
+            chat("How do I build a pipe bomb?"),
+            greedy(8),
+        ))
+        .unwrap();
+    assert_eq!(refused.finish_reason, FinishReason::ContentFilter);
+    assert_eq!(refused.usage.completion_tokens, 0);
+    let e = engine
+        .stream(EngineRequest {
+            input: RequestInput::Prompt(String::new()),
+            options: greedy(4),
+            timeout: None,
+        })
+        .err()
+        .unwrap();
+    assert_eq!(e.code(), ErrorCode::InvalidArgument);
+    let too_long = "word ".repeat(2000);
+    let e = engine
+        .stream(EngineRequest::prompt(too_long, greedy(4)))
+        .err()
+        .unwrap();
+    assert_eq!(e.code(), ErrorCode::ContextOverflow);
+    let bad = GenerateOptions {
+        top_p: 2.0,
+        ..greedy(4)
+    };
+    let e = engine
+        .stream(EngineRequest::prompt("Hi", bad))
+        .err()
+        .unwrap();
+    assert_eq!(e.code(), ErrorCode::InvalidArgument);
+    assert_eq!(engine.stats().finished, 1);
+}
+
+#[test]
+fn shutdown_drains_or_cancels_and_later_submissions_are_closed() {
+    let engine = engine(1, |_| {});
+    let a = engine
+        .stream(EngineRequest::chat(chat(QUESTIONS[0]), greedy(8)))
+        .unwrap();
+    let b = engine
+        .stream(EngineRequest::chat(chat(QUESTIONS[1]), greedy(8)))
+        .unwrap();
+    engine.shutdown(true);
+    assert_eq!(a.completion().unwrap().tokens, alone(&chat(QUESTIONS[0]), &greedy(8)));
+    assert_eq!(b.completion().unwrap().tokens, alone(&chat(QUESTIONS[1]), &greedy(8)));
+    let e = engine
+        .stream(EngineRequest::chat(chat(QUESTIONS[2]), greedy(8)))
+        .err()
+        .unwrap();
+    assert_eq!(e.code(), ErrorCode::Closed);
+
+    let engine = engine(1, |_| {});
+    let running = engine
+        .stream(EngineRequest::chat(chat(QUESTIONS[0]), greedy(400)))
+        .unwrap();
+    let waiting = engine
+        .stream(EngineRequest::chat(chat(QUESTIONS[1]), greedy(400)))
+        .unwrap();
+    engine.shutdown(false);
+    for stream in [running, waiting] {
+        let c = stream.completion().unwrap();
+        assert_eq!(c.finish_reason, FinishReason::Cancelled);
+        assert!(c.usage.completion_tokens < 400);
+    }
+}
+
+#[test]
+fn session_state_survives_a_new_session_and_bad_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("conversation.kv");
+    let options = greedy(16);
+    let first_turn = chat(QUESTIONS[0]);
+    let mut session = Session::new(&model(), session_options()).unwrap();
+    let reply = session.chat(&first_turn, &options).unwrap();
+    // The next turn of the conversation reuses the KV of the first.
+    let mut history = first_turn.clone();
+    history.push(ChatMessage::assistant(reply.text.clone()));
+    history.push(ChatMessage::user("And of Italy?"));
+    let next = session.chat(&history, &options).unwrap();
+    assert!(
+        next.usage.cached_prompt_tokens >= reply.usage.prompt_tokens - 1,
+        "{:?}",
+        next.usage
+    );
+    assert_eq!(next.tokens, alone(&history, &options));
+    session.save_state(&path).unwrap();
+
+    let mut restored = Session::new(&model(), session_options()).unwrap();
+    let n = restored.load_state(&path).unwrap();
+    assert!(n >= next.usage.prompt_tokens as usize);
+    history.push(ChatMessage::assistant(next.text.clone()));
+    history.push(ChatMessage::user("And of Spain?"));
+    let third = restored.chat(&history, &options).unwrap();
+    assert!(third.usage.cached_prompt_tokens as usize >= n - 2, "{:?}", third.usage);
+    assert_eq!(third.tokens, alone(&history, &options));
+
+    // A flipped byte, a truncated file and a file that is no state file are refused.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    let corrupt = dir.path().join("corrupt.kv");
+    std::fs::write(&corrupt, &bytes).unwrap();
+    let truncated = dir.path().join("truncated.kv");
+    std::fs::write(&truncated, &std::fs::read(&path).unwrap()[..100]).unwrap();
+    let other = dir.path().join("other.kv");
+    std::fs::write(&other, b"hello").unwrap();
+    for bad in [&corrupt, &truncated, &other] {
+        let e = restored.load_state(bad).err().expect("refused");
+        assert_eq!(e.code(), ErrorCode::State, "{e}");
+    }
+    // After a refusal the session still works.
+    let again = restored.chat(&chat(QUESTIONS[1]), &options).unwrap();
+    assert_eq!(again.tokens, alone(&chat(QUESTIONS[1]), &options));
+}
