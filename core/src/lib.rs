@@ -48,13 +48,13 @@ pub use model_manifest::{IntegrityPolicy, ModelManifest};
 pub use prompt_flow::{DynamicFlowOutput, JsonCompletion, TemplateOutput};
 pub use prompt_template::{PromptTemplate, TemplateFormat, TemplateLibrary, Variables};
 pub use sampling::{GenerateOptions, Truncation};
-pub use session::{
-    CancelHandle, Completion, FinishReason, Prompt, Session, SessionOptions, Timings, TokenStream,
-    Usage,
-};
 pub use serving_engine::{
     Engine, EngineOptions, EngineRequest, EngineStats, EngineStream, RequestHandle, RequestInput,
     RequestSink,
+};
+pub use session::{
+    CancelHandle, Completion, FinishReason, Prompt, Session, SessionOptions, Timings, TokenStream,
+    Usage,
 };
 pub use structured_output::OutputConstraint;
 

@@ -87,9 +87,9 @@ pub(crate) fn admit(
             }
         }
         Input::Chat(messages) => match guard.check_messages(messages)? {
-            Checked::Allowed(messages) => {
-                Checked::Allowed(CheckedPrompt::Text(render_chat(model, template, &messages)?))
-            }
+            Checked::Allowed(messages) => Checked::Allowed(CheckedPrompt::Text(render_chat(
+                model, template, &messages,
+            )?)),
             Checked::Refused(message) => Checked::Refused(message),
         },
     })

@@ -187,7 +187,7 @@ impl RequestHandle {
 
 enum StreamEvent {
     Piece(String),
-    Done(Result<Completion>),
+    Done(Box<Result<Completion>>),
 }
 
 struct ChannelSink(mpsc::Sender<StreamEvent>);
@@ -198,7 +198,7 @@ impl RequestSink for ChannelSink {
     }
 
     fn done(self: Box<Self>, result: Result<Completion>) {
-        let _ = self.0.send(StreamEvent::Done(result));
+        let _ = self.0.send(StreamEvent::Done(Box::new(result)));
     }
 }
 
@@ -218,7 +218,7 @@ impl EngineStream {
 
     /// Wait for the end (discarding pieces not yet read) and return the result.
     pub fn completion(mut self) -> Result<Completion> {
-        while let Some(piece) = self.next() {
+        for piece in self.by_ref() {
             piece?;
         }
         self.result
@@ -238,7 +238,7 @@ impl Iterator for EngineStream {
             Ok(StreamEvent::Piece(piece)) => Some(Ok(piece)),
             Ok(StreamEvent::Done(result)) => {
                 self.ended = true;
-                match result {
+                match *result {
                     Ok(completion) => {
                         self.result = Some(completion);
                         None
@@ -481,6 +481,7 @@ impl Engine {
             group: None,
             group_steps: 0,
             quantum: options.adapter_quantum,
+            prefix_reuse: options.session.prefix_reuse,
             n_batch: n_batch as usize,
             shared: shared.clone(),
             clock: 0,
@@ -553,16 +554,15 @@ impl Engine {
             cancel: cancel.clone(),
             shared: Arc::downgrade(&self.shared),
         };
-        let prompt = match admit(
-            &mut guard,
-            &self.model,
-            self.chat_template.as_ref(),
-            input,
-        )? {
+        let prompt = match admit(&mut guard, &self.model, self.chat_template.as_ref(), input)? {
             Checked::Allowed(prompt) => prompt,
             Checked::Refused(message) => {
                 let mut generation = Generation::refused(message, guard);
                 deliver_refusal(&self.model, &mut generation, sink);
+                self.shared
+                    .counters
+                    .finished
+                    .fetch_add(1, Ordering::Relaxed);
                 return Ok(handle);
             }
         };
@@ -610,7 +610,12 @@ impl Engine {
         let mut queue = self.shared.lock();
         if queue.closing != Closing::Open {
             drop(queue);
-            return Err(reject(&self.model, queued, "error:closed", Error::Closed("engine")));
+            return Err(reject(
+                &self.model,
+                queued,
+                "error:closed",
+                Error::Closed("engine"),
+            ));
         }
         if queue.len >= self.max_queue {
             drop(queue);
@@ -703,11 +708,7 @@ impl Engine {
             }
         }
         self.shared.wake.notify_all();
-        let worker = self
-            .worker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(worker) = worker {
             let _ = worker.join();
         }
@@ -769,8 +770,16 @@ enum Outcome {
 
 /// What one batch entry was.
 enum Entry {
-    Token { slot: usize, token: Token, index: i32 },
-    Prefill { slot: usize, n: usize, index: i32 },
+    Token {
+        slot: usize,
+        token: Token,
+        index: i32,
+    },
+    Prefill {
+        slot: usize,
+        n: usize,
+        index: i32,
+    },
 }
 
 struct Worker {
@@ -785,6 +794,8 @@ struct Worker {
     group: Option<AdapterKey>,
     group_steps: u32,
     quantum: u32,
+    /// Reuse cached prefixes (`SessionOptions::prefix_reuse`).
+    prefix_reuse: bool,
     n_batch: usize,
     shared: Arc<Shared>,
     clock: u64,
@@ -877,21 +888,30 @@ impl Worker {
                 .timed_out
                 .fetch_add(1, Ordering::Relaxed);
             queued.generation.fail_as("error:timeout");
-            queued
-                .generation
-                .audit(&self.model)
-                .and(Err(Error::Timeout("the request waited in the queue past its deadline".into())))
+            queued.generation.audit(&self.model).and(Err(Error::Timeout(
+                "the request waited in the queue past its deadline".into(),
+            )))
         } else {
             queued.generation.stop(FinishReason::Cancelled);
             queued.generation.completion(&self.model)
         };
-        self.shared.counters.finished.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .counters
+            .finished
+            .fetch_add(1, Ordering::Relaxed);
         queued.sink.done(result);
     }
 
     /// Put a request in a slot, reusing the longest cached prefix of its prompt.
     fn admit(&mut self, queued: Queued) {
         self.clock += 1;
+        if !self.prefix_reuse {
+            let free = (0..self.slots.len())
+                .find(|&i| self.slots[i].active.is_none())
+                .expect("admit is only called with a free slot");
+            self.slots[free].cache.clear(&mut self.ctx, free as i32);
+            return self.start(free, queued);
+        }
         let prompt = &queued.tokens;
         let key = &queued.key;
         let free: Vec<usize> = (0..self.slots.len())
@@ -917,7 +937,12 @@ impl Worker {
             // The free slot whose cache is worth least: empty first, then least recently used.
             let victim = *free
                 .iter()
-                .min_by_key(|&&i| (!self.slots[i].cache.tokens.is_empty(), self.slots[i].last_used))
+                .min_by_key(|&&i| {
+                    (
+                        !self.slots[i].cache.tokens.is_empty(),
+                        self.slots[i].last_used,
+                    )
+                })
                 .expect("a free slot");
             self.keep_in_host_cache(victim, 0);
             if busy_n >= host_n {
@@ -934,11 +959,18 @@ impl Worker {
         if target == in_place {
             self.keep_in_host_cache(target, in_place_n);
         }
+        self.start(target, queued);
+        self.publish_prefix_stats();
+    }
+
+    /// Start `queued` in slot `target`, keeping what its cache shares with the prompt.
+    fn start(&mut self, target: usize, queued: Queued) {
         let slot = &mut self.slots[target];
         let reused = slot
             .cache
-            .reuse(&mut self.ctx, target as i32, prompt, key);
+            .reuse(&mut self.ctx, target as i32, &queued.tokens, &queued.key);
         slot.last_used = self.clock;
+        let prompt = &queued.tokens;
         let c = &self.shared.counters;
         c.prompt_tokens
             .fetch_add(prompt.len() as u64, Ordering::Relaxed);
@@ -952,7 +984,6 @@ impl Worker {
             prompt_started: Instant::now(),
             order: self.clock,
         });
-        self.publish_prefix_stats();
     }
 
     /// Before slot `i`'s cache is cut to `keep` tokens, keep a host copy if what is lost is
@@ -1037,7 +1068,11 @@ impl Worker {
                 .expect("the group has a sequence");
             if let Err(e) = apply_adapter_set(&mut self.ctx, &set, &mut self.applied) {
                 for i in 0..self.slots.len() {
-                    if self.slots[i].active.as_ref().is_some_and(|a| a.queued.key == group) {
+                    if self.slots[i]
+                        .active
+                        .as_ref()
+                        .is_some_and(|a| a.queued.key == group)
+                    {
                         self.finish(i, Outcome::Failed(Error::Internal(e.to_string())));
                     }
                 }
@@ -1138,9 +1173,9 @@ impl Worker {
             let mut failed = None;
             for (k, &t) in tokens[start..start + n].iter().enumerate() {
                 let logits = last && k + 1 == n;
-                if let Err(e) = self
-                    .batch
-                    .add(LlamaToken(t), (start + k) as i32, &[i as i32], logits)
+                if let Err(e) =
+                    self.batch
+                        .add(LlamaToken(t), (start + k) as i32, &[i as i32], logits)
                 {
                     failed = Some(Error::Internal(format!("batch: {e}")));
                     break;
@@ -1230,9 +1265,11 @@ impl Worker {
                 c.timed_out.fetch_add(1, Ordering::Relaxed);
                 let n = generation.tokens().len();
                 generation.fail_as("error:timeout");
-                generation.audit(&self.model).and(Err(Error::Timeout(format!(
-                    "the request ran past its deadline after {n} generated tokens"
-                ))))
+                generation
+                    .audit(&self.model)
+                    .and(Err(Error::Timeout(format!(
+                        "the request ran past its deadline after {n} generated tokens"
+                    ))))
             }
             Outcome::Failed(e) => {
                 generation.fail_as("error");

@@ -19,15 +19,15 @@ use crate::audit::{AuditLog, Surface, TokenCounts};
 use crate::chat_template::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
 use crate::generation::{Generation, Step};
-use crate::request_input::{admit, fit, prepare, prompt_tokens, render_chat, Input, Prepared};
-pub use crate::request_input::Prompt;
 use crate::lora::{apply_adapter_set, validate_set, AdapterSet, LoraAdapter};
-use crate::prefix_cache::SeqCache;
-use crate::session_state;
 use crate::model::{check_threads, Model, Token};
+use crate::prefix_cache::SeqCache;
 use crate::request_guard::{default_safety, Checked, GuardConfig, RequestGuard};
+pub use crate::request_input::Prompt;
+use crate::request_input::{admit, fit, prepare, prompt_tokens, render_chat, Input, Prepared};
 use crate::safety::{Safety, SafetyReport};
 use crate::sampling::GenerateOptions;
+use crate::session_state;
 
 /// How to create a session. `Default` turns the built-in safety policy on and audits nothing.
 #[derive(Debug, Clone)]
@@ -55,6 +55,12 @@ pub struct SessionOptions {
     /// LoRA adapters (loaded with [`Model::load_lora`]) and their scales, applied to every
     /// request that does not name its own.
     pub adapters: AdapterSet,
+    /// Keep the KV of the last request and evaluate only what a new prompt adds to it (the
+    /// next chat turn, a shared system prompt). llama.cpp evaluates one token and a batch of
+    /// tokens with different kernels, so a reused prefix can change the low-order bits of
+    /// later logits (as with llama-server's `cache_prompt`); turn it off for answers that are
+    /// bit-for-bit those of a fresh context.
+    pub prefix_reuse: bool,
 }
 
 impl Default for SessionOptions {
@@ -71,6 +77,7 @@ impl Default for SessionOptions {
             tenant: "local".into(),
             surface: Surface::Rust,
             adapters: Vec::new(),
+            prefix_reuse: true,
         }
     }
 }
@@ -171,6 +178,7 @@ pub struct Session {
     applied: Vec<(usize, u32)>,
     /// What the KV cache holds: a next prompt that starts the same way reuses it.
     cache: SeqCache,
+    prefix_reuse: bool,
 }
 
 // SAFETY: a llama.cpp context has no thread affinity; it only must not be used from two threads
@@ -230,6 +238,7 @@ impl Session {
             applied_set: Vec::new(),
             applied: Vec::new(),
             cache: SeqCache::default(),
+            prefix_reuse: options.prefix_reuse,
         })
     }
 
@@ -536,6 +545,9 @@ impl<'s> TokenStream<'s> {
         session.apply_adapters(&adapters)?;
         session.cancel.store(false, Ordering::SeqCst);
         let key = session.applied.clone();
+        if !session.prefix_reuse {
+            session.cache.clear(&mut session.ctx, 0);
+        }
         let reused = session.cache.reuse(&mut session.ctx, 0, &tokens, &key);
         let mut cancelled = false;
         let n_batch = session.n_batch as usize;

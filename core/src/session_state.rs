@@ -124,7 +124,10 @@ pub(crate) fn load(
     at += header_len;
     let tokens_len = header.n_tokens.checked_mul(4);
     if tokens_len.and_then(|n| n.checked_add(header.state_bytes)) != Some(body.len() - at) {
-        return Err(state_error(path, "the sizes in the header do not match the file"));
+        return Err(state_error(
+            path,
+            "the sizes in the header do not match the file",
+        ));
     }
     if header.model_sha256 != model.sha256()? {
         return Err(state_error(

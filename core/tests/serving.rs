@@ -35,7 +35,7 @@ fn session_options() -> SessionOptions {
     }
 }
 
-fn engine(slots: u32, tweak: impl FnOnce(&mut EngineOptions)) -> Engine {
+fn make_engine(slots: u32, tweak: impl FnOnce(&mut EngineOptions)) -> Engine {
     let mut options = EngineOptions {
         session: session_options(),
         slots,
@@ -72,7 +72,7 @@ fn alone(messages: &[ChatMessage], options: &GenerateOptions) -> Vec<i32> {
 
 #[test]
 fn concurrent_greedy_requests_equal_each_request_run_alone() {
-    let engine = Arc::new(engine(4, |_| {}));
+    let engine = Arc::new(make_engine(4, |_| {}));
     let options = greedy(24);
     let streams: Vec<_> = QUESTIONS
         .iter()
@@ -125,7 +125,7 @@ fn concurrent_greedy_requests_equal_each_request_run_alone() {
 
 #[test]
 fn sampled_and_constrained_requests_keep_their_own_settings_in_a_batch() {
-    let engine = engine(3, |_| {});
+    let engine = make_engine(3, |_| {});
     let schema = serde_json::json!({
         "type": "object",
         "properties": {"answer": {"type": "string", "maxLength": 20}},
@@ -153,7 +153,10 @@ fn sampled_and_constrained_requests_keep_their_own_settings_in_a_batch() {
                 .unwrap()
         })
         .collect();
-    let completions: Vec<_> = streams.into_iter().map(|s| s.completion().unwrap()).collect();
+    let completions: Vec<_> = streams
+        .into_iter()
+        .map(|s| s.completion().unwrap())
+        .collect();
     for ((options, q), completion) in requests.iter().zip(QUESTIONS).zip(&completions) {
         assert_eq!(completion.tokens, alone(&chat(q), options), "{q:?}");
     }
@@ -175,7 +178,7 @@ fn a_shared_prefix_is_reused_from_a_slot_and_from_the_host_cache() {
             ChatMessage::user(q.to_string()),
         ]
     };
-    let engine = engine(2, |o| o.prefix_cache_min_tokens = 16);
+    let engine = make_engine(2, |o| o.prefix_cache_min_tokens = 16);
     let options = greedy(12);
     let first = engine
         .generate(EngineRequest::chat(ask(QUESTIONS[0]), options.clone()))
@@ -215,14 +218,19 @@ fn a_shared_prefix_is_reused_from_a_slot_and_from_the_host_cache() {
 fn a_full_queue_is_busy_and_timeouts_and_cancels_end_requests_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let audit = Arc::new(AuditLog::open(AuditConfig::new(dir.path())).unwrap());
-    let engine = engine(1, |o| {
+    let engine = make_engine(1, |o| {
         o.max_queue = 2;
         o.session.audit = Some(audit.clone());
     });
-    let long = greedy(200);
-    let running = engine
+    let long = GenerateOptions {
+        ignore_eos: true,
+        ..greedy(200)
+    };
+    let mut running = engine
         .stream(EngineRequest::chat(chat(QUESTIONS[0]), long.clone()))
         .unwrap();
+    // Once it streams, it holds the only slot and the queue is empty.
+    running.next().unwrap().unwrap();
     let queued_a = engine
         .stream(EngineRequest::chat(chat(QUESTIONS[1]), long.clone()))
         .unwrap();
@@ -242,7 +250,7 @@ fn a_full_queue_is_busy_and_timeouts_and_cancels_end_requests_cleanly() {
     let cancelled = queued_a.completion().unwrap();
     assert_eq!(cancelled.finish_reason, FinishReason::Cancelled);
     assert_eq!(cancelled.usage.completion_tokens, 0);
-    let timed_out = queued_b.completion().err().expect("deadline");
+    let timed_out = queued_b.completion().expect_err("deadline");
     assert_eq!(timed_out.code(), ErrorCode::Timeout);
     drop(running);
     // The slot is free again and gives the same answer as alone.
@@ -255,8 +263,7 @@ fn a_full_queue_is_busy_and_timeouts_and_cancels_end_requests_cleanly() {
         .generate(
             EngineRequest::chat(chat(QUESTIONS[5]), long).with_timeout(Duration::from_millis(300)),
         )
-        .err()
-        .expect("deadline while generating");
+        .expect_err("deadline while generating");
     assert_eq!(late.code(), ErrorCode::Timeout);
     engine.shutdown(true);
     audit.flush().unwrap();
@@ -268,7 +275,7 @@ fn a_full_queue_is_busy_and_timeouts_and_cancels_end_requests_cleanly() {
         .map(|r| r["finish_reason"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(reasons.len(), 6, "{reasons:?}");
-    for expected in ["cancelled", "error:timeout", "error:busy", "stop"] {
+    for expected in ["cancelled", "error:timeout", "error:busy", "length"] {
         assert!(
             reasons.iter().any(|r| r == expected),
             "{expected} missing in {reasons:?}"
@@ -297,7 +304,7 @@ fn read_records(dir: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn tenants_are_served_round_robin() {
-    let engine = engine(1, |_| {});
+    let engine = make_engine(1, |_| {});
     let order = Arc::new(Mutex::new(Vec::new()));
     let mut handles = Vec::new();
     // Tenant a queues three requests before tenant b queues one.
@@ -332,10 +339,10 @@ fn tenants_are_served_round_robin() {
 
 #[test]
 fn refused_inputs_and_bad_requests_never_reach_a_slot() {
-    let engine = engine(1, |_| {});
+    let engine = make_engine(1, |_| {});
     let refused = engine
         .generate(EngineRequest::chat(
-            chat("How do I build a pipe bomb?"),
+            chat("Tell me how to make a bomb at home."),
             greedy(8),
         ))
         .unwrap();
@@ -370,7 +377,7 @@ fn refused_inputs_and_bad_requests_never_reach_a_slot() {
 
 #[test]
 fn shutdown_drains_or_cancels_and_later_submissions_are_closed() {
-    let engine = engine(1, |_| {});
+    let engine = make_engine(1, |_| {});
     let a = engine
         .stream(EngineRequest::chat(chat(QUESTIONS[0]), greedy(8)))
         .unwrap();
@@ -378,15 +385,21 @@ fn shutdown_drains_or_cancels_and_later_submissions_are_closed() {
         .stream(EngineRequest::chat(chat(QUESTIONS[1]), greedy(8)))
         .unwrap();
     engine.shutdown(true);
-    assert_eq!(a.completion().unwrap().tokens, alone(&chat(QUESTIONS[0]), &greedy(8)));
-    assert_eq!(b.completion().unwrap().tokens, alone(&chat(QUESTIONS[1]), &greedy(8)));
+    assert_eq!(
+        a.completion().unwrap().tokens,
+        alone(&chat(QUESTIONS[0]), &greedy(8))
+    );
+    assert_eq!(
+        b.completion().unwrap().tokens,
+        alone(&chat(QUESTIONS[1]), &greedy(8))
+    );
     let e = engine
         .stream(EngineRequest::chat(chat(QUESTIONS[2]), greedy(8)))
         .err()
         .unwrap();
     assert_eq!(e.code(), ErrorCode::Closed);
 
-    let engine = engine(1, |_| {});
+    let engine = make_engine(1, |_| {});
     let running = engine
         .stream(EngineRequest::chat(chat(QUESTIONS[0]), greedy(400)))
         .unwrap();
@@ -409,27 +422,39 @@ fn session_state_survives_a_new_session_and_bad_files_are_refused() {
     let first_turn = chat(QUESTIONS[0]);
     let mut session = Session::new(&model(), session_options()).unwrap();
     let reply = session.chat(&first_turn, &options).unwrap();
-    // The next turn of the conversation reuses the KV of the first.
+    // The next turn of the conversation reuses the KV of the first: prompt and reply.
     let mut history = first_turn.clone();
     history.push(ChatMessage::assistant(reply.text.clone()));
     history.push(ChatMessage::user("And of Italy?"));
     let next = session.chat(&history, &options).unwrap();
     assert!(
-        next.usage.cached_prompt_tokens >= reply.usage.prompt_tokens - 1,
+        next.usage.cached_prompt_tokens >= reply.usage.prompt_tokens,
         "{:?}",
         next.usage
     );
-    assert_eq!(next.tokens, alone(&history, &options));
     session.save_state(&path).unwrap();
+    history.push(ChatMessage::assistant(next.text.clone()));
+    history.push(ChatMessage::user("And of Spain?"));
+    // The reference: the original session continuing from the same KV.
+    let continued = session.chat(&history, &options).unwrap();
 
     let mut restored = Session::new(&model(), session_options()).unwrap();
     let n = restored.load_state(&path).unwrap();
     assert!(n >= next.usage.prompt_tokens as usize);
-    history.push(ChatMessage::assistant(next.text.clone()));
-    history.push(ChatMessage::user("And of Spain?"));
     let third = restored.chat(&history, &options).unwrap();
-    assert!(third.usage.cached_prompt_tokens as usize >= n - 2, "{:?}", third.usage);
-    assert_eq!(third.tokens, alone(&history, &options));
+    assert_eq!(
+        third.usage.cached_prompt_tokens,
+        continued.usage.cached_prompt_tokens
+    );
+    assert!(
+        third.usage.cached_prompt_tokens as usize >= n - 2,
+        "{:?}",
+        third.usage
+    );
+    assert_eq!(
+        third.tokens, continued.tokens,
+        "the restored KV differs from the saved one"
+    );
 
     // A flipped byte, a truncated file and a file that is no state file are refused.
     let mut bytes = std::fs::read(&path).unwrap();
@@ -442,10 +467,40 @@ fn session_state_survives_a_new_session_and_bad_files_are_refused() {
     let other = dir.path().join("other.kv");
     std::fs::write(&other, b"hello").unwrap();
     for bad in [&corrupt, &truncated, &other] {
-        let e = restored.load_state(bad).err().expect("refused");
+        let e = restored.load_state(bad).expect_err("refused");
         assert_eq!(e.code(), ErrorCode::State, "{e}");
     }
-    // After a refusal the session still works.
+    let missing = restored
+        .load_state(dir.path().join("missing.kv"))
+        .err()
+        .unwrap();
+    assert_eq!(missing.code(), ErrorCode::Io);
+    // After a refusal the session starts from an empty cache and still works.
     let again = restored.chat(&chat(QUESTIONS[1]), &options).unwrap();
+    assert_eq!(again.usage.cached_prompt_tokens, 0);
     assert_eq!(again.tokens, alone(&chat(QUESTIONS[1]), &options));
+}
+
+#[test]
+fn prefix_reuse_can_be_turned_off() {
+    let mut session = Session::new(
+        &model(),
+        SessionOptions {
+            prefix_reuse: false,
+            ..session_options()
+        },
+    )
+    .unwrap();
+    let options = greedy(8);
+    session.chat(&chat(QUESTIONS[0]), &options).unwrap();
+    let again = session.chat(&chat(QUESTIONS[0]), &options).unwrap();
+    assert_eq!(again.usage.cached_prompt_tokens, 0);
+    let engine = make_engine(1, |o| o.session.prefix_reuse = false);
+    engine
+        .generate(EngineRequest::chat(chat(QUESTIONS[0]), options.clone()))
+        .unwrap();
+    let again = engine
+        .generate(EngineRequest::chat(chat(QUESTIONS[0]), options))
+        .unwrap();
+    assert_eq!(again.usage.cached_prompt_tokens, 0);
 }

@@ -42,6 +42,12 @@ pub enum llmedge_status {
     LLMEDGE_STATUS_CHECKSUM_MISMATCH = 51,
     LLMEDGE_STATUS_FETCH = 52,
     LLMEDGE_STATUS_CLOSED = 60,
+    /// The serving engine's queue is full: try again later.
+    LLMEDGE_STATUS_BUSY = 70,
+    /// The request ran past its deadline (queued or generating).
+    LLMEDGE_STATUS_TIMEOUT = 71,
+    /// A saved session state is corrupt or belongs to another model or adapter set.
+    LLMEDGE_STATUS_STATE = 72,
     LLMEDGE_STATUS_INTERNAL = 98,
     LLMEDGE_STATUS_PANIC = 99,
 }
@@ -77,6 +83,9 @@ impl From<ErrorCode> for llmedge_status {
             ErrorCode::ChecksumMismatch => LLMEDGE_STATUS_CHECKSUM_MISMATCH,
             ErrorCode::Fetch => LLMEDGE_STATUS_FETCH,
             ErrorCode::Closed => LLMEDGE_STATUS_CLOSED,
+            ErrorCode::Busy => LLMEDGE_STATUS_BUSY,
+            ErrorCode::Timeout => LLMEDGE_STATUS_TIMEOUT,
+            ErrorCode::State => LLMEDGE_STATUS_STATE,
             ErrorCode::Internal => LLMEDGE_STATUS_INTERNAL,
             ErrorCode::Panic => LLMEDGE_STATUS_PANIC,
         }

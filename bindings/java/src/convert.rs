@@ -280,6 +280,7 @@ pub(crate) fn session_options(env: &mut JNIEnv<'_>, obj: &JObject<'_>) -> JResul
         tenant: string_field(env, obj, "tenant")?.unwrap_or(defaults.tenant),
         surface: Surface::Java,
         adapters: crate::lora::adapters_field(env, obj)?.unwrap_or_default(),
+        prefix_reuse: defaults.prefix_reuse,
     })
 }
 
