@@ -504,3 +504,56 @@ fn prefix_reuse_can_be_turned_off() {
         .unwrap();
     assert_eq!(again.usage.cached_prompt_tokens, 0);
 }
+
+#[test]
+fn requests_with_different_adapters_run_in_groups_and_match_each_alone() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/cache/fixtures/lora");
+    let model = model();
+    let a = model.load_lora(root.join("lora_smollm2_a.gguf")).unwrap();
+    let b = model.load_lora(root.join("lora_smollm2_b.gguf")).unwrap();
+    let sets: [llmedge::AdapterSet; 3] = [vec![(a.clone(), 1.0)], vec![(b, 0.5)], vec![]];
+    let engine = make_engine(3, |o| o.adapter_quantum = 2);
+    let streams: Vec<_> = QUESTIONS[..6]
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let options = GenerateOptions {
+                adapters: Some(sets[i % 3].clone()),
+                ..greedy(12)
+            };
+            (
+                i,
+                engine
+                    .stream(EngineRequest::chat(chat(q), options))
+                    .unwrap(),
+            )
+        })
+        .collect();
+    for (i, stream) in streams {
+        let completion = stream.completion().unwrap();
+        let mut session = Session::new(
+            &model,
+            SessionOptions {
+                adapters: sets[i % 3].clone(),
+                ..session_options()
+            },
+        )
+        .unwrap();
+        let reference = session.chat(&chat(QUESTIONS[i]), &greedy(12)).unwrap();
+        assert_eq!(
+            completion.tokens, reference.tokens,
+            "request {i} did not run under its own adapter set"
+        );
+    }
+    // The adapters change the answers, so the test can tell the groups apart.
+    let bare = alone(&chat(QUESTIONS[0]), &greedy(12));
+    let mut with_a = Session::new(
+        &model,
+        SessionOptions {
+            adapters: vec![(a, 1.0)],
+            ..session_options()
+        },
+    )
+    .unwrap();
+    assert_ne!(with_a.chat(&chat(QUESTIONS[0]), &greedy(12)).unwrap().tokens, bare);
+}
