@@ -41,6 +41,7 @@ fn event(i: usize) -> AuditEvent {
         },
         latency_ms: 1234,
         finish_reason: "stop".into(),
+        serving: None,
     }
 }
 

@@ -24,6 +24,7 @@ use crate::audit::TokenCounts;
 use crate::error::Result;
 use crate::model::{Model, Token};
 use crate::request_guard::RequestGuard;
+use crate::response_cache::CachedResponse;
 use crate::safety::StreamEvent;
 use crate::sampling::{GenerateOptions, Sampler};
 use crate::session::{Completion, FinishReason, Timings, Usage};
@@ -204,6 +205,20 @@ impl Generation {
                 None => return Step::Sample,
             }
         }
+    }
+
+    /// Answer from a response cache: the cached text goes through the output filter as one
+    /// piece, and the audit record says `serving.response_cache = "hit"`.
+    pub fn replay(&mut self, cached: &CachedResponse) {
+        let now = Instant::now();
+        self.first_token = Some(now);
+        self.last_token = Some(now);
+        self.cached = self.prompt_len;
+        self.tokens = cached.tokens.clone();
+        self.flushed = true;
+        self.guard.set_cache_hit();
+        self.filter(&cached.text);
+        self.stop(cached.finish_reason);
     }
 
     /// The token returned by [`Step::Decode`] was evaluated at [`Generation::n_past`].

@@ -32,6 +32,7 @@ pub mod prompt_template;
 pub mod quantize;
 pub mod request_guard;
 mod request_input;
+pub mod response_cache;
 pub mod safety;
 pub mod sampling;
 pub mod serving_engine;

@@ -709,6 +709,7 @@ impl AuditLog {
             tokens: TokenCounts::default(),
             latency_ms: 0,
             finish_reason: REFUSED_FINISH_REASON.to_owned(),
+            serving: None,
         };
         self.append(&event).map(|_| ())
     }

@@ -70,6 +70,9 @@ pub(crate) struct RequestGuard {
     audited: bool,
     /// SHA-256 of the one LoRA adapter applied (several are listed in `sampling` instead).
     adapter_sha256: Option<String>,
+    route: Option<String>,
+    /// Answered from a response cache instead of the model.
+    cache_hit: bool,
 }
 
 impl RequestGuard {
@@ -78,6 +81,7 @@ impl RequestGuard {
         if let Some(map) = sampling.as_object_mut() {
             map.remove("request_id");
             map.remove("tenant");
+            map.remove("route");
         }
         RequestGuard {
             request_id: options.request_id.clone().unwrap_or_else(new_request_id),
@@ -95,6 +99,8 @@ impl RequestGuard {
             prompt_redacted: String::new(),
             audited: false,
             adapter_sha256: None,
+            route: options.route.clone(),
+            cache_hit: false,
         }
     }
 
@@ -117,6 +123,11 @@ impl RequestGuard {
                 .collect();
             map.insert("adapters".into(), list.into());
         }
+    }
+
+    /// The answer came from a response cache (recorded in `serving.response_cache`).
+    pub fn set_cache_hit(&mut self) {
+        self.cache_hit = true;
     }
 
     fn record_input(&mut self, check: &InputCheck) {
@@ -302,8 +313,25 @@ impl RequestGuard {
             tokens,
             latency_ms: self.started.elapsed().as_millis() as u64,
             finish_reason: finish_reason.to_owned(),
+            serving: self.serving(),
         };
         log.append(&event).map(|_| ())
+    }
+}
+
+impl RequestGuard {
+    fn serving(&self) -> Option<serde_json::Value> {
+        if self.route.is_none() && !self.cache_hit {
+            return None;
+        }
+        let mut serving = serde_json::Map::new();
+        if let Some(route) = &self.route {
+            serving.insert("route".into(), route.clone().into());
+        }
+        if self.cache_hit {
+            serving.insert("response_cache".into(), "hit".into());
+        }
+        Some(serving.into())
     }
 }
 

@@ -63,6 +63,9 @@ pub struct GenerateOptions {
     pub request_id: Option<String>,
     /// The caller or tenant of this request, overriding the session's.
     pub tenant: Option<String>,
+    /// The route that chose this request's model and adapters (a server's router); recorded
+    /// in the audit record's `serving.route`.
+    pub route: Option<String>,
     /// LoRA adapters (with scales) for this request, replacing the session's set; `Some(vec![])`
     /// runs the bare model. The audit record lists them by name, SHA-256 and scale.
     #[serde(skip)]
@@ -90,6 +93,7 @@ impl Default for GenerateOptions {
             constraint: None,
             request_id: None,
             tenant: None,
+            route: None,
             adapters: None,
         }
     }

@@ -44,6 +44,9 @@ use crate::model::{check_threads, Model, Token};
 use crate::prefix_cache::{AdapterKey, PrefixCache, SeqCache};
 use crate::request_guard::{Checked, GuardConfig, RequestGuard};
 use crate::request_input::{admit, prepare, Input, Prepared, Prompt};
+use crate::response_cache::{
+    cacheable, request_key, CachedResponse, ResponseCache, ResponseCacheConfig,
+};
 use crate::sampling::GenerateOptions;
 use crate::session::{Completion, FinishReason, SessionOptions};
 
@@ -68,6 +71,9 @@ pub struct EngineOptions {
     pub prefix_cache_min_tokens: usize,
     /// Decode steps an adapter group runs while another group waits.
     pub adapter_quantum: u32,
+    /// Answer repeated deterministic requests from this cache (see
+    /// [`crate::response_cache`]); `None` = no response cache.
+    pub response_cache: Option<ResponseCacheConfig>,
 }
 
 impl Default for EngineOptions {
@@ -80,6 +86,7 @@ impl Default for EngineOptions {
             prefix_cache_bytes: 256 << 20,
             prefix_cache_min_tokens: 32,
             adapter_quantum: 16,
+            response_cache: None,
         }
     }
 }
@@ -283,6 +290,8 @@ pub struct EngineStats {
     pub generated_tokens: u64,
     /// Decode steps run.
     pub decode_steps: u64,
+    /// Requests answered from the response cache.
+    pub response_cache_hits: u64,
     /// Prefixes held in host memory, and their size.
     pub prefix_cache_entries: u64,
     pub prefix_cache_bytes: u64,
@@ -297,6 +306,7 @@ struct Counters {
     cached_prompt_tokens: AtomicU64,
     generated_tokens: AtomicU64,
     decode_steps: AtomicU64,
+    response_cache_hits: AtomicU64,
     active: AtomicU64,
     prefix_cache_entries: AtomicU64,
     prefix_cache_bytes: AtomicU64,
@@ -396,6 +406,8 @@ pub struct Engine {
     slots: u32,
     max_queue: usize,
     timeout: Option<Duration>,
+    /// The response cache and the model's SHA-256 (part of every key).
+    response_cache: Option<(ResponseCacheConfig, String)>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -444,6 +456,10 @@ impl Engine {
         check_threads(threads)?;
         check_threads(threads_batch)?;
         validate_set(model, &s.adapters)?;
+        let response_cache = match options.response_cache {
+            Some(config) => Some((config, model.sha256()?)),
+            None => None,
+        };
         let total = n_ctx
             .checked_mul(slots)
             .ok_or_else(|| Error::InvalidArgument("slots × n_ctx overflows".into()))?;
@@ -505,6 +521,7 @@ impl Engine {
             slots,
             max_queue: options.max_queue,
             timeout: options.timeout,
+            response_cache,
             worker: Mutex::new(Some(handle)),
         })
     }
@@ -590,7 +607,7 @@ impl Engine {
             .tenant
             .clone()
             .unwrap_or_else(|| self.config.tenant.clone());
-        let generation = Generation::new(
+        let mut generation = Generation::new(
             &options,
             sampler,
             guard,
@@ -598,6 +615,34 @@ impl Engine {
             self.n_ctx as usize,
             started,
         );
+        let mut sink = sink;
+        if let Some((config, model_sha256)) = &self.response_cache {
+            let scope = (!config.share_across_tenants).then_some(tenant.as_str());
+            if let Some(key) = request_key(model_sha256, &adapters, &tokens, &options, scope) {
+                match config.cache.get(&key) {
+                    Ok(Some(hit)) => {
+                        generation.replay(&hit);
+                        deliver_refusal(&self.model, &mut generation, sink);
+                        self.shared
+                            .counters
+                            .finished
+                            .fetch_add(1, Ordering::Relaxed);
+                        self.shared
+                            .counters
+                            .response_cache_hits
+                            .fetch_add(1, Ordering::Relaxed);
+                        return Ok(handle);
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!("response cache lookup failed: {e}"),
+                }
+                sink = Box::new(CachingSink {
+                    inner: sink,
+                    cache: config.cache.clone(),
+                    key,
+                });
+            }
+        }
         let queued = Queued {
             generation,
             key: set_key(&adapters),
@@ -688,6 +733,7 @@ impl Engine {
             cached_prompt_tokens: load(&c.cached_prompt_tokens),
             generated_tokens: load(&c.generated_tokens),
             decode_steps: load(&c.decode_steps),
+            response_cache_hits: load(&c.response_cache_hits),
             prefix_cache_entries: load(&c.prefix_cache_entries),
             prefix_cache_bytes: load(&c.prefix_cache_bytes),
         }
@@ -721,6 +767,30 @@ impl Drop for Engine {
     }
 }
 
+/// Stores a finished request's answer in the response cache, then hands the result on.
+struct CachingSink {
+    inner: Box<dyn RequestSink>,
+    cache: Arc<dyn ResponseCache>,
+    key: String,
+}
+
+impl RequestSink for CachingSink {
+    fn piece(&mut self, text: &str) -> bool {
+        self.inner.piece(text)
+    }
+
+    fn done(self: Box<Self>, result: Result<Completion>) {
+        if let Ok(completion) = &result {
+            if cacheable(completion) {
+                if let Err(e) = self.cache.put(&self.key, &CachedResponse::from(completion)) {
+                    tracing::warn!("response cache store failed: {e}");
+                }
+            }
+        }
+        self.inner.done(result);
+    }
+}
+
 /// Audit a request refused at submission and return its error.
 fn reject(model: &Model, mut queued: Queued, reason: &str, e: Error) -> Error {
     queued.generation.fail_as(reason);
@@ -730,7 +800,7 @@ fn reject(model: &Model, mut queued: Queued, reason: &str, e: Error) -> Error {
     e
 }
 
-/// Hand a refused request's message to its sink and end it.
+/// Hand a request answered at submission (a refusal, a cached answer) to its sink and end it.
 fn deliver_refusal(model: &Model, generation: &mut Generation, mut sink: Box<dyn RequestSink>) {
     while let Step::Piece(piece) = generation.poll() {
         if !sink.piece(&piece) {

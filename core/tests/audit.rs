@@ -39,6 +39,7 @@ fn event(i: usize) -> AuditEvent {
         },
         latency_ms: 100 + i as u64,
         finish_reason: "stop".into(),
+        serving: None,
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use llmedge::audit::{AuditConfig, AuditLog};
 use llmedge::model_fetch::default_model_path;
+use llmedge::response_cache::{MemoryCache, RedisCache, ResponseCache, ResponseCacheConfig};
 use llmedge::{
     ChatMessage, Engine, EngineOptions, EngineRequest, ErrorCode, FinishReason, GenerateOptions,
     Model, ModelOptions, OutputConstraint, RequestInput, Session, SessionOptions,
@@ -555,5 +556,174 @@ fn requests_with_different_adapters_run_in_groups_and_match_each_alone() {
         },
     )
     .unwrap();
-    assert_ne!(with_a.chat(&chat(QUESTIONS[0]), &greedy(12)).unwrap().tokens, bare);
+    assert_ne!(
+        with_a
+            .chat(&chat(QUESTIONS[0]), &greedy(12))
+            .unwrap()
+            .tokens,
+        bare
+    );
+}
+
+fn cached_engine(cache: Arc<dyn ResponseCache>, share: bool) -> Engine {
+    make_engine(2, |o| {
+        o.response_cache = Some(ResponseCacheConfig {
+            cache,
+            share_across_tenants: share,
+        })
+    })
+}
+
+#[test]
+fn deterministic_requests_are_answered_from_the_memory_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = Arc::new(AuditLog::open(AuditConfig::new(dir.path())).unwrap());
+    let cache = Arc::new(MemoryCache::new(16, Duration::from_secs(60)).unwrap());
+    let engine = make_engine(2, |o| {
+        o.session.audit = Some(audit.clone());
+        o.response_cache = Some(ResponseCacheConfig {
+            cache: cache.clone(),
+            share_across_tenants: false,
+        });
+    });
+    let ask = |q: &str, options: GenerateOptions| {
+        engine
+            .generate(EngineRequest::chat(chat(q), options))
+            .unwrap()
+    };
+    let first = ask(QUESTIONS[0], greedy(12));
+    let second = ask(QUESTIONS[0], greedy(12));
+    assert_eq!(second.text, first.text);
+    assert_eq!(second.tokens, first.tokens);
+    assert_eq!(engine.stats().response_cache_hits, 1);
+    assert_eq!(cache.stats().hits, 1);
+    // Another tenant, other sampling settings, or unseeded sampling: not the cached answer.
+    let other_tenant = GenerateOptions {
+        tenant: Some("ward-9".into()),
+        ..greedy(12)
+    };
+    ask(QUESTIONS[0], other_tenant);
+    ask(QUESTIONS[0], greedy(10));
+    let sampled = GenerateOptions::default().with_max_tokens(6);
+    ask(QUESTIONS[0], sampled.clone());
+    ask(QUESTIONS[0], sampled);
+    assert_eq!(engine.stats().response_cache_hits, 1);
+    // A redacted input is never stored: the caller's own PII comes back in the answer.
+    let pii = "My phone is 13812345678. What is my phone number?";
+    ask(pii, greedy(12));
+    ask(pii, greedy(12));
+    assert_eq!(engine.stats().response_cache_hits, 1);
+    // A seeded sampled request is deterministic, hence cached.
+    let seeded = GenerateOptions {
+        seed: Some(11),
+        ..GenerateOptions::default().with_max_tokens(8)
+    };
+    let a = ask(QUESTIONS[1], seeded.clone());
+    let b = ask(QUESTIONS[1], seeded);
+    assert_eq!(a.text, b.text);
+    assert_eq!(engine.stats().response_cache_hits, 2);
+    engine.shutdown(true);
+    audit.flush().unwrap();
+    let records = read_records(dir.path());
+    assert_eq!(records.len(), 10, "every request, hit or not, is audited");
+    let hits = records
+        .iter()
+        .filter(|r| r["serving"]["response_cache"] == "hit")
+        .count();
+    assert_eq!(hits, 2);
+    assert!(llmedge::audit::verify(dir.path()).unwrap().ok);
+}
+
+/// A throwaway `redis-server` on a free loopback port, stopped on drop.
+struct RedisServer {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (apt-get install redis-server) must be installed");
+        let url = format!("redis://127.0.0.1:{port}/");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        RedisServer {
+            child,
+            url,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_redis_cache_is_shared_by_engines_and_an_outage_only_costs_hits() {
+    let mut redis = RedisServer::start();
+    let connect = |prefix: &str| {
+        Arc::new(
+            RedisCache::connect(
+                &redis.url,
+                prefix,
+                Duration::from_secs(60),
+                Duration::from_millis(500),
+            )
+            .unwrap(),
+        )
+    };
+    // Two engines (two replicas of a fleet) on one Redis.
+    let first = cached_engine(connect("test:"), true);
+    let second = cached_engine(connect("test:"), true);
+    let answer = first
+        .generate(EngineRequest::chat(chat(QUESTIONS[2]), greedy(12)))
+        .unwrap();
+    let replayed = second
+        .generate(EngineRequest::chat(chat(QUESTIONS[2]), greedy(12)))
+        .unwrap();
+    assert_eq!(replayed.text, answer.text);
+    assert_eq!(second.stats().response_cache_hits, 1);
+    // The entry is really in Redis, with a TTL.
+    let mut conn = redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("test:*").query(&mut conn).unwrap();
+    assert_eq!(keys.len(), 1);
+    let ttl: i64 = redis::cmd("TTL").arg(&keys[0]).query(&mut conn).unwrap();
+    assert!((1..=60).contains(&ttl), "ttl {ttl}");
+    // Redis goes away: requests are still answered by the model.
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    let served = second
+        .generate(EngineRequest::chat(chat(QUESTIONS[3]), greedy(8)))
+        .unwrap();
+    assert_eq!(served.tokens, alone(&chat(QUESTIONS[3]), &greedy(8)));
+    assert!(RedisCache::connect(
+        &redis.url,
+        "x",
+        Duration::from_secs(1),
+        Duration::from_millis(200)
+    )
+    .is_err());
 }

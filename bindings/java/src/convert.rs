@@ -411,6 +411,7 @@ pub(crate) fn generate_options(
         request_id: string_field(env, obj, "requestId")?,
         adapters: crate::lora::adapters_field(env, obj)?,
         tenant: string_field(env, obj, "tenant")?,
+        route: None,
     })
 }
 

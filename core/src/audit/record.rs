@@ -68,6 +68,8 @@ pub struct AuditEvent {
     pub latency_ms: u64,
     /// Why generation ended (`stop`, `length`, `cancelled`, or a surface's own reason).
     pub finish_reason: String,
+    /// How a server handled the request: the router's `route`, `response_cache: "hit"`.
+    pub serving: Option<Value>,
 }
 
 /// One line of the log. See the [module docs](super) for how `hash` is computed.
@@ -98,6 +100,8 @@ pub struct AuditRecord {
     pub tokens: TokenCounts,
     pub latency_ms: u64,
     pub finish_reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving: Option<Value>,
     /// Empty until the record is sealed; an empty hash is left out when serialising, which is
     /// how the hashed bytes are produced.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -140,6 +144,7 @@ impl AuditRecord {
             tokens: event.tokens,
             latency_ms: event.latency_ms,
             finish_reason: event.finish_reason.clone(),
+            serving: event.serving.clone(),
             hash: String::new(),
         })
     }
