@@ -10,6 +10,7 @@ mod eval_cmd;
 mod lora_cmd;
 mod manifest_cmd;
 mod progress;
+mod serve;
 mod template_cmd;
 mod verify_cmd;
 
@@ -50,6 +51,9 @@ enum Command {
     Run(RunArgs),
     /// Chat interactively; the conversation is kept between turns (/reset, /exit).
     Chat(ChatArgs),
+    /// Serve models over an OpenAI-compatible HTTP API (continuous batching, routing,
+    /// caches, safety and audit on every request); binds 127.0.0.1:8080 by default.
+    Serve(serve::ServeArgs),
     /// Print a model's metadata.
     Info {
         /// Model file (default: the default model).
@@ -373,6 +377,7 @@ fn dispatch(cli: &Cli) -> Result<(), Error> {
             args.system.as_deref(),
             cli.json,
         ),
+        Command::Serve(args) => serve::run(args),
         Command::Info { model, sha256 } => info(model.as_ref(), *sha256, cli.json),
         Command::Verify { path, sha256 } => verify_cmd::run(path, *sha256, cli.json),
         Command::Fetch { names, all } => progress::fetch(names, *all, cli.json),

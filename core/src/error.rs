@@ -67,6 +67,8 @@ pub enum ErrorCode {
     Timeout = 71,
     /// A saved session state is corrupt or belongs to another model or adapter set.
     State = 72,
+    /// A server configuration file is invalid (the message names the file and line).
+    Config = 73,
     /// A bug inside llmedge (a caught panic, a broken invariant).
     Internal = 98,
     /// A panic was caught at the FFI boundary.
@@ -75,7 +77,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in numeric order: the surfaces generate their constants from this list.
-    pub const ALL: [ErrorCode; 31] = [
+    pub const ALL: [ErrorCode; 32] = [
         ErrorCode::InvalidArgument,
         ErrorCode::NullArgument,
         ErrorCode::InvalidUtf8,
@@ -105,6 +107,7 @@ impl ErrorCode {
         ErrorCode::Busy,
         ErrorCode::Timeout,
         ErrorCode::State,
+        ErrorCode::Config,
         ErrorCode::Internal,
         ErrorCode::Panic,
     ];
@@ -151,6 +154,7 @@ impl ErrorCode {
             ErrorCode::Busy => "busy",
             ErrorCode::Timeout => "timeout",
             ErrorCode::State => "state",
+            ErrorCode::Config => "config",
             ErrorCode::Internal => "internal",
             ErrorCode::Panic => "panic",
         }
@@ -236,6 +240,13 @@ pub enum Error {
     Timeout(String),
     #[error("session state {}: {reason}", .path.display())]
     State { path: PathBuf, reason: String },
+    #[error("invalid configuration {}{}: {reason}", .path.display(), line_suffix(*.line))]
+    Config {
+        path: PathBuf,
+        /// 1-based; 0 when the mistake is not on one line.
+        line: usize,
+        reason: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
     #[error("panic: {0}")]
@@ -275,6 +286,7 @@ impl Error {
             Error::Busy(_) => ErrorCode::Busy,
             Error::Timeout(_) => ErrorCode::Timeout,
             Error::State { .. } => ErrorCode::State,
+            Error::Config { .. } => ErrorCode::Config,
             Error::Internal(_) => ErrorCode::Internal,
             Error::Panic(_) => ErrorCode::Panic,
         }
@@ -285,6 +297,14 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+fn line_suffix(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(":{line}")
     }
 }
 

@@ -15,6 +15,7 @@
 pub mod audit;
 mod backend;
 pub mod chat_template;
+pub mod deployment;
 pub mod error;
 pub mod evaluation;
 mod generation;
@@ -33,8 +34,10 @@ pub mod quantize;
 pub mod request_guard;
 mod request_input;
 pub mod response_cache;
+pub mod router;
 pub mod safety;
 pub mod sampling;
+pub mod server_config;
 pub mod serving_engine;
 pub mod session;
 mod session_state;

@@ -286,6 +286,8 @@ pub struct EngineStats {
     /// Prompt tokens of started requests, and how many of them were reused from a cache.
     pub prompt_tokens: u64,
     pub cached_prompt_tokens: u64,
+    /// Requests that reused a cached prompt prefix.
+    pub prefix_hits: u64,
     /// Tokens generated.
     pub generated_tokens: u64,
     /// Decode steps run.
@@ -304,6 +306,7 @@ struct Counters {
     timed_out: AtomicU64,
     prompt_tokens: AtomicU64,
     cached_prompt_tokens: AtomicU64,
+    prefix_hits: AtomicU64,
     generated_tokens: AtomicU64,
     decode_steps: AtomicU64,
     response_cache_hits: AtomicU64,
@@ -731,6 +734,7 @@ impl Engine {
             timed_out: load(&c.timed_out),
             prompt_tokens: load(&c.prompt_tokens),
             cached_prompt_tokens: load(&c.cached_prompt_tokens),
+            prefix_hits: load(&c.prefix_hits),
             generated_tokens: load(&c.generated_tokens),
             decode_steps: load(&c.decode_steps),
             response_cache_hits: load(&c.response_cache_hits),
@@ -1046,6 +1050,8 @@ impl Worker {
             .fetch_add(prompt.len() as u64, Ordering::Relaxed);
         c.cached_prompt_tokens
             .fetch_add(reused as u64, Ordering::Relaxed);
+        c.prefix_hits
+            .fetch_add(u64::from(reused > 0), Ordering::Relaxed);
         c.active.fetch_add(1, Ordering::Relaxed);
         slot.active = Some(Active {
             queued,

@@ -48,6 +48,8 @@ pub enum llmedge_status {
     LLMEDGE_STATUS_TIMEOUT = 71,
     /// A saved session state is corrupt or belongs to another model or adapter set.
     LLMEDGE_STATUS_STATE = 72,
+    /// A server configuration file is invalid (the message names the file and line).
+    LLMEDGE_STATUS_CONFIG = 73,
     LLMEDGE_STATUS_INTERNAL = 98,
     LLMEDGE_STATUS_PANIC = 99,
 }
@@ -86,6 +88,7 @@ impl From<ErrorCode> for llmedge_status {
             ErrorCode::Busy => LLMEDGE_STATUS_BUSY,
             ErrorCode::Timeout => LLMEDGE_STATUS_TIMEOUT,
             ErrorCode::State => LLMEDGE_STATUS_STATE,
+            ErrorCode::Config => LLMEDGE_STATUS_CONFIG,
             ErrorCode::Internal => LLMEDGE_STATUS_INTERNAL,
             ErrorCode::Panic => LLMEDGE_STATUS_PANIC,
         }
