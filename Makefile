@@ -9,7 +9,7 @@ QUESTION ?= In two sentences, why do hospitals run language models on their own 
 VENV ?= $(CURDIR)/.venv
 FIXTURES := models/cache/fixtures
 
-.PHONY: fixtures reference-tools deps build models demo install header header-check lint test test-rust test-c test-python test-java bench clean
+.PHONY: fixtures reference-tools deps build models demo install header header-check lint test test-rust test-c test-python test-java test-server bench clean
 
 deps:
 	./scripts/install-deps.sh
@@ -67,8 +67,12 @@ test-python: fixtures
 test-java: fixtures
 	./bindings/java/test.sh
 
+## `llmedge serve` with the official openai client, a real redis-server and real processes.
+test-server: fixtures
+	./tests/server/run.sh
+
 ## Everything CI runs.
-test: lint header-check test-rust test-c test-python test-java
+test: lint header-check test-rust test-c test-python test-java test-server
 
 ## Side-by-side speed against llama.cpp's own llama-bench, and the cost of grammar, safety
 ## and audit; writes BENCHMARKS.md.
