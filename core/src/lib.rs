@@ -15,10 +15,12 @@
 pub mod audit;
 mod backend;
 pub mod chat_template;
+mod dicom_input;
 pub mod error;
 pub mod evaluation;
 pub mod gguf_file;
 pub mod guard_model;
+pub mod image_input;
 pub mod lora;
 pub mod lora_import;
 pub mod lora_merge;
@@ -34,9 +36,11 @@ pub mod sampling;
 pub mod session;
 mod stream_text;
 pub mod structured_output;
+pub mod vision;
 
 pub use chat_template::{ChatMessage, ChatTemplate, RenderOptions};
 pub use error::{Error, ErrorCode, Result};
+pub use image_input::{Image, ImageOptions, Window};
 pub use lora::{AdapterInfo, AdapterSet, LoraAdapter};
 pub use model::{Model, ModelInfo, ModelOptions, Token};
 pub use model_manifest::{IntegrityPolicy, ModelManifest};
@@ -48,6 +52,7 @@ pub use session::{
     Usage,
 };
 pub use structured_output::OutputConstraint;
+pub use vision::{Projector, ProjectorInfo, ProjectorOptions, VisionStats, MEDIA_MARKER};
 
 /// The llmedge version (from Cargo.toml).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

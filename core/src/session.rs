@@ -18,6 +18,7 @@ use llama_cpp_2::token::LlamaToken;
 use crate::audit::{AuditLog, Surface, TokenCounts};
 use crate::chat_template::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
+use crate::image_input::Image;
 use crate::lora::{set_key, validate_set, AdapterSet, LoraAdapter};
 use crate::model::{check_threads, Model, Token};
 use crate::request_guard::{default_safety, Checked, GuardConfig, RequestGuard};
@@ -78,6 +79,9 @@ pub enum Prompt<'a> {
     Text(&'a str),
     /// Tokens, used as given.
     Tokens(&'a [Token]),
+    /// Text with one [`MEDIA_MARKER`](crate::MEDIA_MARKER) per image, and the images in
+    /// order; needs the model's vision projector ([`Model::load_mmproj`]).
+    WithImages { text: &'a str, images: &'a [Image] },
 }
 
 impl<'a> From<&'a str> for Prompt<'a> {
@@ -339,6 +343,19 @@ impl Session {
                     other => other,
                 }
             }
+            Prompt::WithImages { text, images } => {
+                return match guard.check_prompt(text)? {
+                    Checked::Allowed(text) => self.start_audited(
+                        Prompt::WithImages {
+                            text: &text,
+                            images,
+                        },
+                        options,
+                        guard,
+                    ),
+                    Checked::Refused(message) => Ok(TokenStream::refused(self, message, guard)),
+                };
+            }
         };
         match checked {
             Checked::Allowed(text) => self.start_audited(Prompt::Text(&text), options, guard),
@@ -374,6 +391,18 @@ impl Session {
     ) -> Result<TokenStream<'_>> {
         let mut guard = RequestGuard::begin(&self.guard, options);
         match guard.check_messages(messages)? {
+            Checked::Allowed(messages) if messages.iter().any(|m| !m.images.is_empty()) => {
+                let (messages, images) = crate::vision::prepare_messages(&messages)?;
+                let text = self.render_chat(&messages)?;
+                self.start_audited(
+                    Prompt::WithImages {
+                        text: &text,
+                        images: &images,
+                    },
+                    options,
+                    guard,
+                )
+            }
             Checked::Allowed(messages) => {
                 let prompt = self.render_chat(&messages)?;
                 self.start_audited(Prompt::Text(&prompt), options, guard)
@@ -481,6 +510,11 @@ impl Session {
                 }
                 tokens.to_vec()
             }
+            Prompt::WithImages { .. } => {
+                return Err(Error::InvalidArgument(
+                    "a prompt with images cannot be scored as tokens".into(),
+                ))
+            }
         };
         if tokens.is_empty() {
             return Err(Error::InvalidArgument("the prompt is empty".into()));
@@ -511,6 +545,40 @@ impl Session {
                 Ok(tokens)
             }
         }
+    }
+
+    /// Evaluate a prompt with images from an empty cache through the model's projector.
+    /// Returns (n_past, prompt tokens); images are never truncated, so a prompt that does not
+    /// fit is [`Error::ContextOverflow`] whatever the truncation policy.
+    fn eval_with_images(
+        &mut self,
+        text: &str,
+        images: &[Image],
+        options: &GenerateOptions,
+    ) -> Result<(usize, usize)> {
+        let projector = self.model.require_projector()?;
+        let add_bos = match self.model.bos_text() {
+            Some(bos) => !text.starts_with(&bos),
+            None => true,
+        };
+        let prompt = projector.tokenize(text, images, add_bos)?;
+        let n_ctx = self.n_ctx as usize;
+        let needed = prompt.n_tokens() + options.max_tokens.map_or(1, |m| m as usize);
+        if needed > n_ctx {
+            return Err(Error::ContextOverflow { needed, n_ctx });
+        }
+        self.ctx.clear_kv_cache();
+        let model = self.model.clone();
+        let n_past = crate::vision::eval_multimodal(
+            &mut self.ctx,
+            &model,
+            projector,
+            &prompt,
+            0,
+            0,
+            self.n_batch as i32,
+        )?;
+        Ok((n_past as usize, prompt.n_tokens()))
     }
 
     fn decode(&mut self, tokens: &[Token], first_pos: usize, logits_last: bool) -> Result<()> {
@@ -579,23 +647,33 @@ impl<'s> TokenStream<'s> {
             guard.set_adapters(&adapters);
         }
         session.cancel.store(false, Ordering::SeqCst);
-        let tokens = session.prompt_tokens(prompt)?;
-        let tokens = session.fit(tokens, options)?;
+        let mut finish = None;
+        let prompt_started = Instant::now();
+        // (n_past, prompt tokens): under M-RoPE an image advances n_past by fewer positions
+        // than it takes KV cells, so the room left is counted in tokens.
+        let (n_past, prompt_len) = match prompt {
+            Prompt::WithImages { text, images } => {
+                session.eval_with_images(text, images, options)?
+            }
+            prompt => {
+                let tokens = session.prompt_tokens(prompt)?;
+                let tokens = session.fit(tokens, options)?;
+                session.ctx.clear_kv_cache();
+                let n_batch = session.n_batch as usize;
+                for (i, chunk) in tokens.chunks(n_batch).enumerate() {
+                    if session.cancelled() {
+                        finish = Some(FinishReason::Cancelled);
+                        break;
+                    }
+                    let is_last = (i + 1) * n_batch >= tokens.len();
+                    session.decode(chunk, i * n_batch, is_last)?;
+                }
+                (tokens.len(), tokens.len())
+            }
+        };
         let max_new = options
             .max_tokens
-            .map_or(session.n_ctx as usize - tokens.len(), |m| m as usize);
-        session.ctx.clear_kv_cache();
-        let mut finish = None;
-        let n_batch = session.n_batch as usize;
-        let prompt_started = Instant::now();
-        for (i, chunk) in tokens.chunks(n_batch).enumerate() {
-            if session.cancelled() {
-                finish = Some(FinishReason::Cancelled);
-                break;
-            }
-            let is_last = (i + 1) * n_batch >= tokens.len();
-            session.decode(chunk, i * n_batch, is_last)?;
-        }
+            .map_or(session.n_ctx as usize - prompt_len, |m| m as usize);
         let prompt_ms = prompt_started.elapsed().as_secs_f64() * 1e3;
         let mut guard = guard.take().expect("the guard is taken once, on success");
         guard.start_output();
@@ -604,8 +682,8 @@ impl<'s> TokenStream<'s> {
             text: StreamText::new(&options.stop),
             max_new,
             ignore_eos: options.ignore_eos,
-            n_past: tokens.len(),
-            prompt_len: tokens.len(),
+            n_past,
+            prompt_len,
             pending: None,
             tokens: Vec::new(),
             output: String::new(),
