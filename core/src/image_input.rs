@@ -180,12 +180,14 @@ impl Image {
                 | ImageFormat::Tiff
                 | ImageFormat::Gif,
             ) => {}
-            Some(other) => return Err(image_error(
-                name,
-                format!(
+            Some(other) => {
+                return Err(image_error(
+                    name,
+                    format!(
                     "{other:?} images are not supported (PNG, JPEG, WebP, BMP, TIFF, GIF, DICOM)"
                 ),
-            )),
+                ))
+            }
             None => return Err(image_error(
                 name,
                 "is not an image in a supported format (PNG, JPEG, WebP, BMP, TIFF, GIF, DICOM)"
