@@ -156,6 +156,7 @@ impl Projector {
             None => None,
         };
         let gguf = precheck(path)?;
+        check_width(&gguf, model, path)?;
         let threads = options.threads.unwrap_or(model.options().threads);
         crate::model::check_threads(threads)?;
         let path_str = path.to_str().ok_or_else(|| {
@@ -499,6 +500,29 @@ fn precheck(path: &Path) -> Result<crate::gguf_file::GgufFile> {
             path.display(),
             other.unwrap_or("none")
         ))),
+    }
+}
+
+/// Compare the projector's output width with the text model's, where the mmproj says it
+/// plainly (LLaVA-style MLP and Qwen2-VL mergers), before llama.cpp loads the pair: llama.cpp
+/// reports the same mismatch, but leaks the loaded vision encoder when it does.
+fn check_width(gguf: &crate::gguf_file::GgufFile, model: &Model, path: &Path) -> Result<()> {
+    let dim =
+        |tensor: &str, axis: usize| gguf.tensor(tensor).and_then(|t| t.dims.get(axis).copied());
+    let width = match gguf.get_str("clip.projector_type") {
+        Some("mlp") => dim("mm.2.weight", 1),
+        Some("qwen2vl_merger" | "qwen2.5vl_merger") => dim("mm.1.bias", 0),
+        _ => None,
+    };
+    let n_embd = u64::from(model.info().n_embd);
+    match width {
+        Some(w) if w != n_embd => Err(Error::Projector(format!(
+            "{} does not fit {}: mismatch between text model (n_embd = {n_embd}) and mmproj \
+             (n_embd = {w}); it was made for another text model",
+            path.display(),
+            model.display_name()
+        ))),
+        _ => Ok(()),
     }
 }
 
