@@ -510,8 +510,10 @@ fn check_width(gguf: &crate::gguf_file::GgufFile, model: &Model, path: &Path) ->
     let dim =
         |tensor: &str, axis: usize| gguf.tensor(tensor).and_then(|t| t.dims.get(axis).copied());
     let width = match gguf.get_str("clip.projector_type") {
-        Some("mlp") => dim("mm.2.weight", 1),
-        Some("qwen2vl_merger" | "qwen2.5vl_merger") => dim("mm.1.bias", 0),
+        // clip.cpp: MLP's output is mm.2.weight ne[1] (Yi-style ones with mm.3 differ);
+        // the Qwen2-VL mergers' is "mm.2.bias" ne[0] (its `mm_1_b`).
+        Some("mlp") if gguf.tensor("mm.3.weight").is_none() => dim("mm.2.weight", 1),
+        Some("qwen2vl_merger" | "qwen2.5vl_merger") => dim("mm.2.bias", 0),
         _ => None,
     };
     let n_embd = u64::from(model.info().n_embd);
