@@ -581,11 +581,10 @@ pub fn parse_content(
                             ))
                         },
                     )?),
-                    "image_url" | "image" => {
+                    "image_url" => {
                         let url = part
                             .get("image_url")
-                            .map(|u| u.get("url").unwrap_or(u))
-                            .or_else(|| part.get("image"))
+                            .and_then(|u| u.get("url"))
                             .and_then(Value::as_str)
                             .ok_or_else(|| {
                                 Error::InvalidArgument(format!(
