@@ -72,12 +72,13 @@ test-java: fixtures
 ## Everything CI runs.
 test: lint header-check test-rust test-c test-python test-java
 
-## Side-by-side speed against llama.cpp's own llama-bench, and the cost of grammar, safety
-## and audit; writes BENCHMARKS.md.
+## Side-by-side speed against llama.cpp's own llama-bench, the cost of grammar, safety
+## and audit, and the saving of the image-embedding cache; writes BENCHMARKS.md.
 bench: build fixtures reference-tools
 	python3 bench/bench.py --llmedge $(LLMEDGE) --reference $(CARGO_TARGET_DIR)/release/examples/llama_reference
 	python3 bench/features_bench.py --examples $(CARGO_TARGET_DIR)/release/examples
 	python3 bench/lora_bench.py --llmedge $(LLMEDGE)
+	python3 bench/vision_bench.py --examples $(CARGO_TARGET_DIR)/release/examples
 
 clean:
 	$(CARGO) clean

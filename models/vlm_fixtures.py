@@ -102,19 +102,20 @@ def write_text_model(path, base, rng):
     finish(w)
 
 
-def write_mmproj(path, rng, projection_dim):
+def write_mmproj(path, rng, projection_dim, image_size=IMAGE_SIZE, patch=PATCH, v_embd=V_EMBD, v_ff=V_FF,
+                 v_blocks=V_BLOCKS, v_heads=V_HEADS):
     w = GGUFWriter(path, "clip")
     w.add_name("llmedge-tiny-vlm-mmproj")
     w.add_file_type(1)
     w.add_string("clip.projector_type", "mlp")
     w.add_bool("clip.has_vision_encoder", True)
     w.add_bool("clip.use_gelu", True)
-    w.add_uint32("clip.vision.image_size", IMAGE_SIZE)
-    w.add_uint32("clip.vision.patch_size", PATCH)
-    w.add_uint32("clip.vision.embedding_length", V_EMBD)
-    w.add_uint32("clip.vision.feed_forward_length", V_FF)
-    w.add_uint32("clip.vision.block_count", V_BLOCKS)
-    w.add_uint32("clip.vision.attention.head_count", V_HEADS)
+    w.add_uint32("clip.vision.image_size", image_size)
+    w.add_uint32("clip.vision.patch_size", patch)
+    w.add_uint32("clip.vision.embedding_length", v_embd)
+    w.add_uint32("clip.vision.feed_forward_length", v_ff)
+    w.add_uint32("clip.vision.block_count", v_blocks)
+    w.add_uint32("clip.vision.attention.head_count", v_heads)
     w.add_float32("clip.vision.attention.layer_norm_epsilon", 1e-6)
     w.add_uint32("clip.vision.projection_dim", projection_dim)
     w.add_array("clip.vision.image_mean", [0.5, 0.5, 0.5])
@@ -123,27 +124,27 @@ def write_mmproj(path, rng, projection_dim):
     def f32(*shape, std=0.2):
         return (rng.standard_normal(shape) * std).astype(np.float32)
 
-    n_patches = (IMAGE_SIZE // PATCH) ** 2
+    n_patches = (image_size // patch) ** 2
     # numpy (out, in, kh, kw) is ggml ne [kw, kh, in, out]
-    w.add_tensor("v.patch_embd.weight", f32(V_EMBD, 3, PATCH, PATCH, std=0.1).astype(np.float16))
-    w.add_tensor("v.patch_embd.bias", f32(V_EMBD))
-    w.add_tensor("v.position_embd.weight", f32(n_patches, V_EMBD))
-    w.add_tensor("v.pre_ln.weight", np.ones(V_EMBD, dtype=np.float32))
-    w.add_tensor("v.pre_ln.bias", np.zeros(V_EMBD, dtype=np.float32))
-    for i in range(V_BLOCKS):
+    w.add_tensor("v.patch_embd.weight", f32(v_embd, 3, patch, patch, std=0.1).astype(np.float16))
+    w.add_tensor("v.patch_embd.bias", f32(v_embd))
+    w.add_tensor("v.position_embd.weight", f32(n_patches, v_embd))
+    w.add_tensor("v.pre_ln.weight", np.ones(v_embd, dtype=np.float32))
+    w.add_tensor("v.pre_ln.bias", np.zeros(v_embd, dtype=np.float32))
+    for i in range(v_blocks):
         p = f"v.blk.{i}"
         for name in ("attn_q", "attn_k", "attn_v", "attn_out"):
-            w.add_tensor(f"{p}.{name}.weight", f32(V_EMBD, V_EMBD))
-            w.add_tensor(f"{p}.{name}.bias", f32(V_EMBD, std=0.02))
-        w.add_tensor(f"{p}.ffn_up.weight", f32(V_FF, V_EMBD))
-        w.add_tensor(f"{p}.ffn_up.bias", f32(V_FF, std=0.02))
-        w.add_tensor(f"{p}.ffn_down.weight", f32(V_EMBD, V_FF))
-        w.add_tensor(f"{p}.ffn_down.bias", f32(V_EMBD, std=0.02))
+            w.add_tensor(f"{p}.{name}.weight", f32(v_embd, v_embd))
+            w.add_tensor(f"{p}.{name}.bias", f32(v_embd, std=0.02))
+        w.add_tensor(f"{p}.ffn_up.weight", f32(v_ff, v_embd))
+        w.add_tensor(f"{p}.ffn_up.bias", f32(v_ff, std=0.02))
+        w.add_tensor(f"{p}.ffn_down.weight", f32(v_embd, v_ff))
+        w.add_tensor(f"{p}.ffn_down.bias", f32(v_embd, std=0.02))
         for ln in ("ln1", "ln2"):
-            w.add_tensor(f"{p}.{ln}.weight", np.ones(V_EMBD, dtype=np.float32))
-            w.add_tensor(f"{p}.{ln}.bias", np.zeros(V_EMBD, dtype=np.float32))
+            w.add_tensor(f"{p}.{ln}.weight", np.ones(v_embd, dtype=np.float32))
+            w.add_tensor(f"{p}.{ln}.bias", np.zeros(v_embd, dtype=np.float32))
     # A strong projection: image tokens must move the text model's choices.
-    w.add_tensor("mm.0.weight", f32(projection_dim, V_EMBD, std=0.5))
+    w.add_tensor("mm.0.weight", f32(projection_dim, v_embd, std=0.5))
     w.add_tensor("mm.0.bias", f32(projection_dim, std=0.1))
     w.add_tensor("mm.2.weight", f32(projection_dim, projection_dim, std=0.5))
     w.add_tensor("mm.2.bias", f32(projection_dim, std=0.1))
@@ -346,6 +347,10 @@ def main():
     write_mmproj(os.path.join(args.out, "tiny-vlm-mmproj.gguf"), rng, N_EMBD)
     # A projector for a 576-wide text model: loading it with tiny-vlm.gguf must fail.
     write_mmproj(os.path.join(args.out, "mmproj-576.gguf"), rng, 576)
+    # A ViT-sized encoder (224 px, 196 patches, 6 blocks of width 256) for the embedding-cache
+    # benchmark: encoding costs what a small real encoder costs.
+    write_mmproj(os.path.join(args.out, "bench-mmproj.gguf"), rng, N_EMBD, image_size=224, patch=16,
+                 v_embd=256, v_ff=1024, v_blocks=6, v_heads=4)
     img_rng = np.random.default_rng(args.seed + 1)
     meta = {"images": write_images(args.out, img_rng), "patient": PATIENT}
     meta["images"].update(write_dicoms(args.out))
