@@ -307,8 +307,8 @@ pub unsafe extern "C" fn llmedge_image_free(image: *mut llmedge_image) {
 /// `image` must be NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn llmedge_image_width(image: *const llmedge_image) -> u32 {
-    // SAFETY: forwarded caller contract.
     guard_value(0, || {
+        // SAFETY: forwarded caller contract.
         unsafe { image.as_ref() }.map_or(0, |i| i.inner.width())
     })
 }
@@ -319,8 +319,8 @@ pub unsafe extern "C" fn llmedge_image_width(image: *const llmedge_image) -> u32
 /// `image` must be NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn llmedge_image_height(image: *const llmedge_image) -> u32 {
-    // SAFETY: forwarded caller contract.
     guard_value(0, || {
+        // SAFETY: forwarded caller contract.
         unsafe { image.as_ref() }.map_or(0, |i| i.inner.height())
     })
 }
