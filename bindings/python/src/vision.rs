@@ -131,11 +131,13 @@ impl PyImage {
         Ok(PyImage { inner })
     }
 
+    /// Width in pixels (after EXIF orientation).
     #[getter]
     fn width(&self) -> u32 {
         self.inner.width()
     }
 
+    /// Height in pixels.
     #[getter]
     fn height(&self) -> u32 {
         self.inner.height()
@@ -152,6 +154,7 @@ impl PyImage {
         PyBytes::new(py, self.inner.rgb())
     }
 
+    /// Same pixels (by hash).
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
         other
             .cast::<PyImage>()

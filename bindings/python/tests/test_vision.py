@@ -143,3 +143,22 @@ def test_patient_data_stays_out_of_the_audit_log(tmp_path):
     assert log
     for value in patient:
         assert value not in log
+
+
+def test_xray_report_example_runs(tmp_path):
+    import sys
+    script = ROOT / "examples" / "vision" / "xray_report.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--model", fixture("tiny-vlm.gguf"), "--mmproj", fixture("tiny-vlm-mmproj.gguf"),
+         "--image", fixture("ct_mono2.dcm"), "--window", "40,400", "--complaint", "Cough and fever",
+         "--max-tokens", "8", "--json", "--audit-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["completion_tokens"] > 0
+    assert out["image_sha256"] == llmedge.Image.open(fixture("ct_mono2.dcm"), window=(40, 400)).sha256
+    bad = subprocess.run([sys.executable, str(script), "--model", fixture("tiny-vlm.gguf"), "--mmproj",
+                          fixture("tiny-vlm-mmproj.gguf"), "--image", fixture("jpeg2000.dcm"), "--complaint", "x"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 19, bad.stderr

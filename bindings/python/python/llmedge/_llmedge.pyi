@@ -53,6 +53,7 @@ __all__ = [
     "lora_merge",
     "lora_import",
     "quantize",
+    "Image",
     "ERROR_CODES",
     "__version__",
 ]
