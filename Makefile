@@ -22,12 +22,14 @@ models: build
 	$(LLMEDGE) fetch --all
 
 ## Seeded test fixtures written with the `gguf` Python package: LoRA adapters (PEFT folders
-## and GGUF), and an F16 copy of the default model (the exact base for merge and
-## quantization tests), into models/cache/fixtures (git-ignored).
+## and GGUF), an F16 copy of the default model (the exact base for merge and
+## quantization tests), and a tiny random vision-language pair with test images and DICOM
+## files (pillow, pydicom), into models/cache/fixtures (git-ignored).
 fixtures: models
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --disable-pip-version-check gguf numpy safetensors
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check gguf numpy safetensors pillow pydicom
 	$(VENV)/bin/python models/lora_fixtures.py --base models/cache/SmolLM2-135M-Instruct.Q4_1.gguf --out $(FIXTURES)/lora
+	$(VENV)/bin/python models/vlm_fixtures.py --base models/cache/SmolLM2-135M-Instruct.Q4_1.gguf --out $(FIXTURES)/vlm
 	test -f $(FIXTURES)/smollm2-f16.gguf || $(LLMEDGE) quantize --type F16 --allow-requantize \
 	    models/cache/SmolLM2-135M-Instruct.Q4_1.gguf $(FIXTURES)/smollm2-f16.gguf
 
@@ -74,12 +76,13 @@ test-server: fixtures
 ## Everything CI runs.
 test: lint header-check test-rust test-c test-python test-java test-server
 
-## Side-by-side speed against llama.cpp's own llama-bench, and the cost of grammar, safety
-## and audit; writes BENCHMARKS.md.
+## Side-by-side speed against llama.cpp's own llama-bench, the cost of grammar, safety
+## and audit, and the saving of the image-embedding cache; writes BENCHMARKS.md.
 bench: build fixtures reference-tools
 	python3 bench/bench.py --llmedge $(LLMEDGE) --reference $(CARGO_TARGET_DIR)/release/examples/llama_reference
 	python3 bench/features_bench.py --examples $(CARGO_TARGET_DIR)/release/examples
 	python3 bench/lora_bench.py --llmedge $(LLMEDGE)
+	python3 bench/vision_bench.py --examples $(CARGO_TARGET_DIR)/release/examples
 
 clean:
 	$(CARGO) clean

@@ -54,6 +54,19 @@ typedef enum llmedge_status {
    * The model file is not in the manifest, or its hash or signature does not match.
    */
   LLMEDGE_STATUS_MODEL_INTEGRITY = 16,
+  /**
+   * A vision projector (mmproj) is missing, invalid, does not fit the model, or failed to
+   * encode an image.
+   */
+  LLMEDGE_STATUS_PROJECTOR = 17,
+  /**
+   * An image could not be decoded, is of an unsupported format, or exceeds the limits.
+   */
+  LLMEDGE_STATUS_IMAGE = 18,
+  /**
+   * A DICOM file could not be used (unsupported transfer syntax, no pixel data, bad frame).
+   */
+  LLMEDGE_STATUS_DICOM = 19,
   LLMEDGE_STATUS_CONTEXT_CREATE = 20,
   LLMEDGE_STATUS_CONTEXT_OVERFLOW = 21,
   LLMEDGE_STATUS_DECODE = 22,
@@ -170,6 +183,17 @@ typedef struct llmedge_eval_options llmedge_eval_options;
  * Sampling and limits for one generation (an opaque builder).
  */
 typedef struct llmedge_generate_options llmedge_generate_options;
+
+/**
+ * A decoded image (RGB8 pixels and their SHA-256). Opaque, immutable; holds no metadata of
+ * its file (no EXIF, no DICOM tags).
+ */
+typedef struct llmedge_image llmedge_image;
+
+/**
+ * How images are read: size limits, and for DICOM the window and frame (an opaque builder).
+ */
+typedef struct llmedge_image_options llmedge_image_options;
 
 /**
  * A LoRA adapter loaded into one model. Opaque, immutable. The handle is a reference: the
@@ -1765,6 +1789,219 @@ enum llmedge_status llmedge_model_perplexity(const struct llmedge_model *model,
                                              size_t len,
                                              const struct llmedge_eval_options *options,
                                              double *out_perplexity);
+
+/**
+ * Attach the vision projector (mmproj GGUF) of a vision-language model to `model`. The pair
+ * is checked: `LLMEDGE_STATUS_PROJECTOR` when the file is not a projector, was made for
+ * another text model (the message carries llama.cpp's n_embd mismatch), or the model already
+ * has another projector (loading the same file again succeeds);
+ * `LLMEDGE_STATUS_MODEL_NOT_FOUND`, `LLMEDGE_STATUS_INVALID_MODEL` for a missing or malformed
+ * file. With a manifest in the model options the file must be listed in it. The projector
+ * lives as long as the model. Thread-safe.
+ *
+ * # Safety
+ * `model` must be NULL or live; `path` NULL or `path_len` readable bytes.
+ */
+enum llmedge_status llmedge_model_load_mmproj(const struct llmedge_model *model,
+                                              const char *path,
+                                              size_t path_len);
+
+/**
+ * The projector as JSON: `{"info": {"path", "name", "projector_type", "supports_vision",
+ * "supports_audio", "uses_mrope", "sha256"}, "stats": {"encoded", "cache_hits",
+ * "cached_entries", "cached_bytes"}}` (`encoded` counts vision-encoder runs; a second question
+ * about the same image is a cache hit). `LLMEDGE_STATUS_PROJECTOR` when none is loaded.
+ * `*out_json` (of `*out_len` bytes) is caller-owned: free with `llmedge_string_free`.
+ * Thread-safe.
+ *
+ * # Safety
+ * `model` must be NULL or live; out-pointers NULL or writable.
+ */
+enum llmedge_status llmedge_model_projector_json(const struct llmedge_model *model,
+                                                 char **out_json,
+                                                 size_t *out_len);
+
+/**
+ * Forget the projector's cached image embeddings. `LLMEDGE_STATUS_PROJECTOR` when the model
+ * has none. Thread-safe.
+ *
+ * # Safety
+ * `model` must be NULL or live.
+ */
+enum llmedge_status llmedge_model_clear_image_cache(const struct llmedge_model *model);
+
+/**
+ * Create image options with the defaults (64 MiB, 16384 pixels per side, 50 million pixels,
+ * the file's DICOM window, frame 0). Owned by the caller; free with
+ * `llmedge_image_options_free`. NULL only on an internal panic.
+ */
+struct llmedge_image_options *llmedge_image_options_new(void);
+
+/**
+ * Free image options. NULL is a no-op. Must not be called twice on the same pointer.
+ *
+ * # Safety
+ * `options` must be NULL or live.
+ */
+void llmedge_image_options_free(struct llmedge_image_options *options);
+
+/**
+ * Limits: largest encoded input in bytes, largest width or height, largest width × height.
+ * A limit of 0 keeps the current value. Inputs over a limit fail with `LLMEDGE_STATUS_IMAGE`
+ * before their pixels are allocated. Not thread-safe with other changes to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or live.
+ */
+enum llmedge_status llmedge_image_options_set_limits(struct llmedge_image_options *options,
+                                                     uint64_t max_bytes,
+                                                     uint32_t max_side,
+                                                     uint64_t max_pixels);
+
+/**
+ * DICOM: window (center, width) instead of the file's Window Center/Width; width must be
+ * at least 1 (`LLMEDGE_STATUS_INVALID_ARGUMENT`). Not thread-safe with other changes.
+ *
+ * # Safety
+ * `options` must be NULL or live.
+ */
+enum llmedge_status llmedge_image_options_set_dicom_window(struct llmedge_image_options *options,
+                                                           double center,
+                                                           double width);
+
+/**
+ * DICOM: the frame of a multi-frame file (0-based). A frame the file does not have fails at
+ * decoding with `LLMEDGE_STATUS_DICOM`. Not thread-safe with other changes.
+ *
+ * # Safety
+ * `options` must be NULL or live.
+ */
+enum llmedge_status llmedge_image_options_set_dicom_frame(struct llmedge_image_options *options,
+                                                          uint32_t frame);
+
+/**
+ * Read an image file: PNG, JPEG, WebP, BMP, TIFF, GIF (first frame) or DICOM (recognised by
+ * its magic; windowed). `options` may be NULL for defaults. Errors: `LLMEDGE_STATUS_IO`
+ * (cannot read), `LLMEDGE_STATUS_IMAGE` (corrupt, unsupported, over a limit),
+ * `LLMEDGE_STATUS_DICOM` (unsupported transfer syntax, no pixel data, frame out of range).
+ * On success `*out_image` is caller-owned (free with `llmedge_image_free`). Thread-safe.
+ *
+ * # Safety
+ * `path` NULL or `path_len` readable bytes; `options` NULL or live; `out_image` NULL or writable.
+ */
+enum llmedge_status llmedge_image_open(const char *path,
+                                       size_t path_len,
+                                       const struct llmedge_image_options *options,
+                                       struct llmedge_image **out_image);
+
+/**
+ * Decode an encoded image (or DICOM file) of `len` bytes; the bytes are not kept. Otherwise
+ * as `llmedge_image_open`.
+ *
+ * # Safety
+ * `data` NULL or `len` readable bytes; `options` NULL or live; `out_image` NULL or writable.
+ */
+enum llmedge_status llmedge_image_from_bytes(const uint8_t *data,
+                                             size_t len,
+                                             const struct llmedge_image_options *options,
+                                             struct llmedge_image **out_image);
+
+/**
+ * Wrap raw RGB8 pixels (row-major, `width * height * 3` bytes; copied).
+ * `LLMEDGE_STATUS_INVALID_ARGUMENT` when the length does not match. Otherwise as
+ * `llmedge_image_open`.
+ *
+ * # Safety
+ * `rgb` NULL or `len` readable bytes; `out_image` NULL or writable.
+ */
+enum llmedge_status llmedge_image_from_rgb(uint32_t width,
+                                           uint32_t height,
+                                           const uint8_t *rgb,
+                                           size_t len,
+                                           struct llmedge_image **out_image);
+
+/**
+ * Free an image. Messages it was added to keep their own reference. NULL is a no-op. Must
+ * not be called twice on the same pointer.
+ *
+ * # Safety
+ * `image` must be NULL or live.
+ */
+void llmedge_image_free(struct llmedge_image *image);
+
+/**
+ * Width in pixels (after EXIF orientation); 0 for NULL. Thread-safe.
+ *
+ * # Safety
+ * `image` must be NULL or live.
+ */
+uint32_t llmedge_image_width(const struct llmedge_image *image);
+
+/**
+ * Height in pixels; 0 for NULL. Thread-safe.
+ *
+ * # Safety
+ * `image` must be NULL or live.
+ */
+uint32_t llmedge_image_height(const struct llmedge_image *image);
+
+/**
+ * SHA-256 (64 hex digits, NUL-terminated) of the image's size and pixels: the key of the
+ * embedding cache and what the audit log records. Owned by the image, valid while it lives;
+ * NULL for NULL. Thread-safe.
+ *
+ * # Safety
+ * `image` must be NULL or live.
+ */
+const char *llmedge_image_sha256(const struct llmedge_image *image);
+
+/**
+ * Add `image` to the last message of `messages` (after `llmedge_chat_messages_add`). The
+ * image stands at the message's n-th `<__media__>` marker, or, when its text has none, all
+ * images go before the text. `LLMEDGE_STATUS_INVALID_ARGUMENT` when the list is empty. The
+ * message keeps its own reference: `image` may be freed right after.
+ *
+ * # Safety
+ * `messages` and `image` must be NULL or live.
+ */
+enum llmedge_status llmedge_chat_messages_add_image(struct llmedge_chat_messages *messages,
+                                                    const struct llmedge_image *image);
+
+/**
+ * Append one OpenAI-shaped message given as JSON: `{"role": "user", "content": "..." | [
+ * {"type": "text", "text": "..."}, {"type": "image_url", "image_url": {"url":
+ * "data:image/png;base64,..." | "file:///path" | "/path"}}]}`. Images are decoded now, with
+ * `options` (NULL = defaults): errors as `llmedge_image_open`, and
+ * `LLMEDGE_STATUS_INVALID_ARGUMENT` for bad JSON or a remote (http) URL.
+ *
+ * # Safety
+ * `messages` NULL or live; `json` NULL or `json_len` readable bytes; `options` NULL or live.
+ */
+enum llmedge_status llmedge_chat_messages_add_json(struct llmedge_chat_messages *messages,
+                                                   const char *json,
+                                                   size_t json_len,
+                                                   const struct llmedge_image_options *options);
+
+/**
+ * Generate from a raw prompt with images: `prompt` holds one `<__media__>` marker per image
+ * (in order), or none, and then the images go before the text. Needs the model's projector
+ * (`LLMEDGE_STATUS_PROJECTOR` otherwise); `n_images` 0 is `LLMEDGE_STATUS_INVALID_ARGUMENT`
+ * (an empty image list), as is a marker count that differs from `n_images`. A prompt that
+ * does not fit is `LLMEDGE_STATUS_CONTEXT_OVERFLOW` (images are never truncated). Otherwise
+ * as `llmedge_session_generate` (ownership, callback, threads).
+ *
+ * # Safety
+ * As for `llmedge_session_generate`; `images` NULL or `n_images` live image pointers.
+ */
+enum llmedge_status llmedge_session_generate_with_images(const struct llmedge_session *session,
+                                                         const char *prompt,
+                                                         size_t prompt_len,
+                                                         const struct llmedge_image *const *images,
+                                                         size_t n_images,
+                                                         const struct llmedge_generate_options *options,
+                                                         llmedge_piece_callback callback,
+                                                         void *user_data,
+                                                         struct llmedge_completion **out_completion);
 
 #ifdef __cplusplus
 }  // extern "C"

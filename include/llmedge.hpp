@@ -102,6 +102,62 @@ private:
     detail::Handle<llmedge_lora, llmedge_lora_free> h_;
 };
 
+/// How images are read: limits, and the DICOM window and frame.
+class ImageOptions {
+public:
+    ImageOptions() : h_(detail::non_null(llmedge_image_options_new())) {}
+    /// Largest encoded size, side and width x height (0 keeps the default).
+    ImageOptions &limits(uint64_t max_bytes, uint32_t max_side, uint64_t max_pixels) {
+        detail::check(llmedge_image_options_set_limits(h_.get(), max_bytes, max_side, max_pixels));
+        return *this;
+    }
+    /// DICOM window instead of the file's Window Center/Width.
+    ImageOptions &dicom_window(double center, double width) {
+        detail::check(llmedge_image_options_set_dicom_window(h_.get(), center, width));
+        return *this;
+    }
+    /// DICOM frame of a multi-frame file (0-based).
+    ImageOptions &dicom_frame(uint32_t frame) { detail::check(llmedge_image_options_set_dicom_frame(h_.get(), frame)); return *this; }
+    const llmedge_image_options *get() const noexcept { return h_.get(); }
+
+private:
+    detail::Handle<llmedge_image_options, llmedge_image_options_free> h_;
+};
+
+/// A decoded image (RGB8 pixels; PNG, JPEG, WebP, BMP, TIFF, GIF or DICOM). Immutable and
+/// thread-safe; copies share the pixels.
+class Image {
+public:
+    /// Read an image file (DICOM recognised by its magic). Throws LLMEDGE_STATUS_IMAGE,
+    /// LLMEDGE_STATUS_DICOM or LLMEDGE_STATUS_IO.
+    static Image open(std::string_view path, const ImageOptions &options = ImageOptions()) {
+        llmedge_image *i = nullptr;
+        detail::check(llmedge_image_open(path.data(), path.size(), options.get(), &i));
+        return Image(i);
+    }
+    /// Decode an encoded image (or DICOM file) held in memory.
+    static Image from_bytes(const void *data, size_t len, const ImageOptions &options = ImageOptions()) {
+        llmedge_image *i = nullptr;
+        detail::check(llmedge_image_from_bytes(static_cast<const uint8_t *>(data), len, options.get(), &i));
+        return Image(i);
+    }
+    /// Raw RGB8 pixels, row-major (width * height * 3 bytes).
+    static Image from_rgb(uint32_t width, uint32_t height, const std::vector<uint8_t> &rgb) {
+        llmedge_image *i = nullptr;
+        detail::check(llmedge_image_from_rgb(width, height, rgb.data(), rgb.size(), &i));
+        return Image(i);
+    }
+    uint32_t width() const noexcept { return llmedge_image_width(h_.get()); }
+    uint32_t height() const noexcept { return llmedge_image_height(h_.get()); }
+    /// SHA-256 of the size and pixels (the embedding cache key).
+    std::string sha256() const { return llmedge_image_sha256(h_.get()); }
+    const llmedge_image *get() const noexcept { return h_.get(); }
+
+private:
+    explicit Image(llmedge_image *i) : h_(i, llmedge_image_free) {}
+    std::shared_ptr<llmedge_image> h_;
+};
+
 class ModelOptions {
 public:
     ModelOptions() : h_(detail::non_null(llmedge_model_options_new())) {}
@@ -311,6 +367,17 @@ public:
         detail::check(llmedge_model_detokenize(h_.get(), tokens.data(), tokens.size(), special, &p, &n));
         return detail::take_string(p, n);
     }
+    /// Attach the vision projector (mmproj GGUF) of a vision-language model. Throws
+    /// LLMEDGE_STATUS_PROJECTOR when it does not fit the model.
+    void load_mmproj(std::string_view path) const {
+        detail::check(llmedge_model_load_mmproj(h_.get(), path.data(), path.size()));
+    }
+    /// The projector's info and encoder/cache counters as JSON ({"info", "stats"}).
+    std::string projector_json() const {
+        return detail::string_result([&](char **p, size_t *n) { return llmedge_model_projector_json(h_.get(), p, n); });
+    }
+    /// Forget the projector's cached image embeddings.
+    void clear_image_cache() const { detail::check(llmedge_model_clear_image_cache(h_.get())); }
     /// Load a GGUF LoRA adapter into this model (or get the one already loaded from that file).
     /// Throws LLMEDGE_STATUS_ADAPTER when it does not fit the model.
     Lora load_lora(std::string_view path) const {
@@ -591,6 +658,8 @@ inline std::string audit_verify(std::string_view path) {
 struct ChatMessage {
     std::string role;
     std::string content;
+    /// Images of the message: each at a <__media__> marker in `content`, else before the text.
+    std::vector<Image> images = {};
 };
 
 namespace detail {
@@ -600,6 +669,7 @@ inline ChatMessages chat_messages(const std::vector<ChatMessage> &messages) {
     ChatMessages list(non_null(llmedge_chat_messages_new()));
     for (const auto &m : messages) {
         check(llmedge_chat_messages_add(list.get(), m.role.data(), m.role.size(), m.content.data(), m.content.size()));
+        for (const auto &image : m.images) check(llmedge_chat_messages_add_image(list.get(), image.get()));
     }
     return list;
 }
@@ -627,6 +697,18 @@ public:
         auto list = detail::chat_messages(messages);
         return run(on_piece, [&](llmedge_piece_callback cb, void *ud, llmedge_completion **out) {
             return llmedge_session_chat(h_.get(), list.get(), options.get(), cb, ud, out);
+        });
+    }
+    /// Generate from a raw prompt with images (one <__media__> marker per image, or none: then
+    /// the images go first). Needs Model::load_mmproj.
+    Completion generate_with_images(std::string_view prompt, const std::vector<Image> &images,
+                                    const GenerateOptions &options = GenerateOptions(),
+                                    const PieceCallback &on_piece = nullptr) {
+        std::vector<const llmedge_image *> ptrs;
+        for (const auto &i : images) ptrs.push_back(i.get());
+        return run(on_piece, [&](llmedge_piece_callback cb, void *ud, llmedge_completion **out) {
+            return llmedge_session_generate_with_images(h_.get(), prompt.data(), prompt.size(), ptrs.data(),
+                                                        ptrs.size(), options.get(), cb, ud, out);
         });
     }
     /// JSON valid under `schema_json` (grammar-constrained); the completion's text is the document.

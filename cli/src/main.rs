@@ -142,6 +142,9 @@ struct ModelArgs {
     /// Public key file the manifest must be signed with (needs --manifest).
     #[arg(long, requires = "manifest")]
     pubkey: Option<PathBuf>,
+    /// Vision projector (mmproj GGUF) of a vision-language model; needed for --image.
+    #[arg(long)]
+    mmproj: Option<PathBuf>,
 }
 
 /// Sampling flags shared by `run` and `chat`.
@@ -194,6 +197,16 @@ struct RunArgs {
     /// Send the prompt as raw text, without the chat template.
     #[arg(long)]
     raw: bool,
+    /// An image for a vision-language model (PNG, JPEG, WebP, BMP, TIFF, GIF or DICOM;
+    /// repeatable; needs --mmproj). Placed before the prompt unless it has <__media__> markers.
+    #[arg(long = "image")]
+    images: Vec<PathBuf>,
+    /// DICOM window CENTER,WIDTH instead of the file's Window Center/Width.
+    #[arg(long, value_name = "CENTER,WIDTH")]
+    dicom_window: Option<String>,
+    /// DICOM frame of a multi-frame file (0-based).
+    #[arg(long, default_value_t = 0)]
+    dicom_frame: u32,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
@@ -295,6 +308,9 @@ impl ModelArgs {
             options.threads = t;
         }
         let model = progress::load(&path, options, json)?;
+        if let Some(mmproj) = &self.mmproj {
+            model.load_mmproj(mmproj)?;
+        }
         let chat_template = match &self.chat_template {
             None => None,
             Some(t) if std::path::Path::new(t).is_file() => {
@@ -402,6 +418,7 @@ fn run(args: &RunArgs, json: bool) -> Result<(), Error> {
             s
         }
     };
+    let images = args.load_images()?;
     let (model, mut session) = args.model.open(json)?;
     let options = args.sampling.options()?;
     let mut stdout = std::io::stdout().lock();
@@ -412,24 +429,64 @@ fn run(args: &RunArgs, json: bool) -> Result<(), Error> {
         }
         true
     };
-    let completion = if args.raw {
+    let completion = if args.raw && !images.is_empty() {
+        let text = if prompt.contains(llmedge::MEDIA_MARKER) {
+            prompt
+        } else {
+            llmedge::MEDIA_MARKER.repeat(images.len()) + &prompt
+        };
+        let prompt = llmedge::Prompt::WithImages {
+            text: &text,
+            images: &images,
+        };
+        session.generate_with(prompt, &options, &mut print)?
+    } else if args.raw {
         session.generate_with(prompt.as_str(), &options, &mut print)?
     } else {
         let mut messages = Vec::new();
         if let Some(system) = &args.system {
             messages.push(ChatMessage::system(system.clone()));
         }
-        messages.push(ChatMessage::user(prompt));
+        let mut user = ChatMessage::user(prompt);
+        user.images = images;
+        messages.push(user);
         session.chat_with(&messages, &options, &mut print)?
     };
     if json {
         let mut out = completion_json(&completion);
         out["model"] = serde_json::json!(model.info().path);
+        if let Some(projector) = model.projector() {
+            out["vision"] = serde_json::json!(projector.stats());
+        }
         println!("{out}");
     } else {
         println!();
     }
     Ok(())
+}
+
+impl RunArgs {
+    /// Decode the --image files (DICOM ones with the --dicom-* choices) before the model
+    /// loads, so a bad image fails fast.
+    fn load_images(&self) -> Result<Vec<llmedge::Image>, Error> {
+        let mut options = llmedge::ImageOptions {
+            frame: self.dicom_frame,
+            ..llmedge::ImageOptions::default()
+        };
+        if let Some(w) = &self.dicom_window {
+            let parsed = w
+                .split_once(',')
+                .and_then(|(c, w)| Some((c.trim().parse().ok()?, w.trim().parse().ok()?)));
+            let (center, width) = parsed.ok_or_else(|| {
+                Error::InvalidArgument(format!("--dicom-window {w:?}: expected CENTER,WIDTH"))
+            })?;
+            options.window = Some(llmedge::Window { center, width });
+        }
+        self.images
+            .iter()
+            .map(|p| llmedge::Image::open_with(p, &options))
+            .collect()
+    }
 }
 
 fn info(model: Option<&PathBuf>, sha256: bool, json: bool) -> Result<(), Error> {

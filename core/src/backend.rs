@@ -58,6 +58,15 @@ pub(crate) fn backend() -> Result<&'static LlamaBackend> {
         .map_err(|e| Error::Internal(format!("llama.cpp backend init failed: {e}")))
 }
 
+/// Send mtmd's (vision) log, which has its own hook, the same way as llama.cpp's; once.
+pub(crate) fn route_mtmd_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: as in `backend`: a process-lifetime function that ignores its user data.
+        unsafe { llama_cpp_sys_2::mtmd_helper_log_set(Some(forward_log), std::ptr::null_mut()) }
+    });
+}
+
 /// Forget the error lines this thread has seen (call before an operation whose failure
 /// you want to explain).
 pub(crate) fn clear_recent_errors() {

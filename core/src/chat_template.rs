@@ -24,6 +24,11 @@ pub struct ChatMessage {
     /// The tool's name on a `tool` message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Images of the message, in order: each stands at a `<__media__>` marker in `content`,
+    /// or, when `content` has none, before the text. OpenAI content parts are parsed into
+    /// this by [`ChatMessage::from_openai`]. Serialised as hash and size only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", skip_deserializing)]
+    pub images: Vec<crate::image_input::Image>,
 }
 
 impl ChatMessage {
@@ -34,6 +39,7 @@ impl ChatMessage {
             tool_calls: None,
             tool_call_id: None,
             name: None,
+            images: Vec::new(),
         }
     }
     pub fn system(content: impl Into<String>) -> ChatMessage {

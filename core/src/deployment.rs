@@ -109,6 +109,14 @@ impl Deployment {
                 options.threads = t;
             }
             let model = Model::load(&path, options)?;
+            if let Some(mmproj) = &m.mmproj {
+                progress(&format!(
+                    "loading vision projector of {} from {}",
+                    m.id,
+                    mmproj.display()
+                ));
+                model.load_mmproj(mmproj)?;
+            }
             let mut adapters = Vec::with_capacity(m.adapters.len());
             for a in &m.adapters {
                 progress(&format!("loading adapter {} of {}", a.name, m.id));

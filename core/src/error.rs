@@ -29,6 +29,14 @@ pub enum ErrorCode {
     Adapter = 15,
     /// The model file is not in the manifest, or its hash or signature does not match.
     ModelIntegrity = 16,
+    /// A vision projector (mmproj) is missing, invalid, does not fit the text model, or
+    /// failed to encode an image.
+    Projector = 17,
+    /// An image could not be decoded, is of an unsupported format, or exceeds the limits.
+    Image = 18,
+    /// A DICOM file could not be used: not DICOM, unsupported transfer syntax or photometric
+    /// interpretation, no pixel data, or a frame out of range.
+    Dicom = 19,
     /// A llama.cpp context could not be created.
     ContextCreate = 20,
     /// The request does not fit in the context window.
@@ -77,7 +85,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in numeric order: the surfaces generate their constants from this list.
-    pub const ALL: [ErrorCode; 32] = [
+    pub const ALL: [ErrorCode; 35] = [
         ErrorCode::InvalidArgument,
         ErrorCode::NullArgument,
         ErrorCode::InvalidUtf8,
@@ -88,6 +96,9 @@ impl ErrorCode {
         ErrorCode::ModelLoad,
         ErrorCode::Adapter,
         ErrorCode::ModelIntegrity,
+        ErrorCode::Projector,
+        ErrorCode::Image,
+        ErrorCode::Dicom,
         ErrorCode::ContextCreate,
         ErrorCode::ContextOverflow,
         ErrorCode::Decode,
@@ -135,6 +146,9 @@ impl ErrorCode {
             ErrorCode::ModelLoad => "model_load",
             ErrorCode::Adapter => "adapter",
             ErrorCode::ModelIntegrity => "model_integrity",
+            ErrorCode::Projector => "projector",
+            ErrorCode::Image => "image",
+            ErrorCode::Dicom => "dicom",
             ErrorCode::ContextCreate => "context_create",
             ErrorCode::ContextOverflow => "context_overflow",
             ErrorCode::Decode => "decode",
@@ -186,6 +200,15 @@ pub enum Error {
     /// file is unlisted, tampered with (expected and actual hash), or the signature is bad.
     #[error("model integrity check failed for {}: {reason}", .path.display())]
     ModelIntegrity { path: PathBuf, reason: String },
+    /// The vision projector: none loaded, the file is not one, it does not fit the text
+    /// model (the reason carries llama.cpp's message), or encoding failed.
+    #[error("vision projector: {0}")]
+    Projector(String),
+    /// `name` says which image (a file path, or "bytes"); the reason says what is wrong.
+    #[error("image {name}: {reason}")]
+    Image { name: String, reason: String },
+    #[error("DICOM {name}: {reason}")]
+    Dicom { name: String, reason: String },
     #[error("failed to create context: {0}")]
     ContextCreate(String),
     #[error("context overflow: {needed} tokens needed but the context holds {n_ctx}")]
@@ -267,6 +290,9 @@ impl Error {
             Error::ModelLoad { .. } => ErrorCode::ModelLoad,
             Error::Adapter { .. } => ErrorCode::Adapter,
             Error::ModelIntegrity { .. } => ErrorCode::ModelIntegrity,
+            Error::Projector(_) => ErrorCode::Projector,
+            Error::Image { .. } => ErrorCode::Image,
+            Error::Dicom { .. } => ErrorCode::Dicom,
             Error::ContextCreate(_) => ErrorCode::ContextCreate,
             Error::ContextOverflow { .. } => ErrorCode::ContextOverflow,
             Error::Decode(_) => ErrorCode::Decode,

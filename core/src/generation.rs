@@ -49,6 +49,8 @@ pub(crate) struct Generation {
     sampler: Sampler,
     text: StreamText,
     max_new: usize,
+    /// No `max_tokens`: the context's end is the limit.
+    unbounded: bool,
     /// Positions the request may use (its context window).
     n_ctx: usize,
     ignore_eos: bool,
@@ -95,6 +97,7 @@ impl Generation {
             max_new: options
                 .max_tokens
                 .map_or(n_ctx.saturating_sub(prompt_len), |m| m as usize),
+            unbounded: options.max_tokens.is_none(),
             n_ctx,
             ignore_eos: options.ignore_eos,
             n_past: prompt_len,
@@ -139,6 +142,12 @@ impl Generation {
         &self.guard.request_id
     }
 
+    /// The request's context window, and the cells its output needs beyond the prompt (for
+    /// the fit check of a prompt measured only once evaluated, such as one with images).
+    pub fn room(&self) -> (usize, usize) {
+        (self.n_ctx, if self.unbounded { 1 } else { self.max_new })
+    }
+
     /// Position of the next token to evaluate.
     pub fn n_past(&self) -> usize {
         self.n_past
@@ -147,6 +156,16 @@ impl Generation {
     /// Tokens generated so far.
     pub fn tokens(&self) -> &[Token] {
         &self.tokens
+    }
+
+    /// The prompt took `prompt_len` KV cells and ended at position `n_past` (fewer than its
+    /// cells when it holds images under M-RoPE).
+    pub fn start_at(&mut self, n_past: usize, prompt_len: usize) {
+        self.n_past = n_past;
+        self.prompt_len = prompt_len;
+        if self.unbounded {
+            self.max_new = self.n_ctx.saturating_sub(prompt_len);
+        }
     }
 
     /// Record how long the prompt took to evaluate, and how many of its leading tokens were

@@ -16,11 +16,13 @@ pub mod audit;
 mod backend;
 pub mod chat_template;
 pub mod deployment;
+mod dicom_input;
 pub mod error;
 pub mod evaluation;
 mod generation;
 pub mod gguf_file;
 pub mod guard_model;
+pub mod image_input;
 pub mod lora;
 pub mod lora_import;
 pub mod lora_merge;
@@ -43,9 +45,11 @@ pub mod session;
 mod session_state;
 mod stream_text;
 pub mod structured_output;
+pub mod vision;
 
 pub use chat_template::{ChatMessage, ChatTemplate, RenderOptions};
 pub use error::{Error, ErrorCode, Result};
+pub use image_input::{Image, ImageOptions, Window};
 pub use lora::{AdapterInfo, AdapterSet, LoraAdapter};
 pub use model::{Model, ModelInfo, ModelOptions, Token};
 pub use model_manifest::{IntegrityPolicy, ModelManifest};
@@ -61,6 +65,7 @@ pub use session::{
     Usage,
 };
 pub use structured_output::OutputConstraint;
+pub use vision::{Projector, ProjectorInfo, ProjectorOptions, VisionStats, MEDIA_MARKER};
 
 /// The llmedge version (from Cargo.toml).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

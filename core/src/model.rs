@@ -94,6 +94,8 @@ pub struct Model {
 }
 
 pub(crate) struct ModelInner {
+    /// The vision projector points into `llama`, so it is declared (and dropped) first.
+    projector: OnceLock<crate::vision::Projector>,
     llama: LlamaModel,
     info: ModelInfo,
     options: ModelOptions,
@@ -164,6 +166,7 @@ impl Model {
         let info = read_info(&llama, path, sha256.get().cloned());
         Ok(Model {
             inner: Arc::new(ModelInner {
+                projector: OnceLock::new(),
                 llama,
                 info,
                 options,
@@ -316,6 +319,11 @@ impl Model {
 
     pub(crate) fn llama(&self) -> &LlamaModel {
         &self.inner.llama
+    }
+
+    /// Where [`Model::load_mmproj`](crate::vision) keeps the projector.
+    pub(crate) fn projector_slot(&self) -> &OnceLock<crate::vision::Projector> {
+        &self.inner.projector
     }
 
     /// Refuse a context whose KV cache (F16 K and V for every layer) would not fit in the

@@ -29,13 +29,16 @@ pub(crate) fn common_prefix(a: &[Token], b: &[Token]) -> usize {
 pub(crate) struct SeqCache {
     pub tokens: Vec<Token>,
     pub adapters: AdapterKey,
+    /// The sequence holds positions that are not tokens (an image's embeddings): nothing in
+    /// it can be reused, and decoded tokens are not recorded, until it is emptied.
+    untracked: bool,
 }
 
 impl SeqCache {
     /// How many leading tokens of `prompt` this sequence could keep under `adapters`: at most
     /// all but the last, whose logits must be computed.
     pub fn reusable(&self, prompt: &[Token], adapters: &AdapterKey) -> usize {
-        if self.adapters != *adapters {
+        if self.untracked || self.adapters != *adapters {
             return 0;
         }
         common_prefix(&self.tokens, prompt).min(prompt.len().saturating_sub(1))
@@ -52,7 +55,7 @@ impl SeqCache {
         adapters: &AdapterKey,
     ) -> usize {
         let keep = self.reusable(prompt, adapters);
-        if keep == self.tokens.len() && self.adapters == *adapters {
+        if keep == self.tokens.len() && self.adapters == *adapters && !self.untracked {
             return keep;
         }
         let trimmed = keep > 0
@@ -74,6 +77,20 @@ impl SeqCache {
         // Removing a whole sequence always succeeds.
         let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
         self.tokens.clear();
+        self.untracked = false;
+    }
+
+    /// Empty sequence `seq` for content that is not tokens (see `untracked`).
+    pub fn invalidate(&mut self, ctx: &mut LlamaContext<'_>, seq: i32) {
+        self.clear(ctx, seq);
+        self.untracked = true;
+    }
+
+    /// `tokens` were evaluated at the next positions of the sequence.
+    pub fn extend(&mut self, tokens: &[Token]) {
+        if !self.untracked {
+            self.tokens.extend_from_slice(tokens);
+        }
     }
 }
 
@@ -199,7 +216,7 @@ mod tests {
     fn reusable_prefix_keeps_the_last_prompt_token_and_respects_adapters() {
         let cache = SeqCache {
             tokens: vec![1, 2, 3, 4],
-            adapters: vec![],
+            ..SeqCache::default()
         };
         assert_eq!(cache.reusable(&[1, 2, 9], &vec![]), 2);
         // The whole prompt is cached: its last token is evaluated again for its logits.

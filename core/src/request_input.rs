@@ -5,6 +5,7 @@
 
 use crate::chat_template::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
+use crate::image_input::Image;
 use crate::lora::{validate_set, AdapterSet};
 use crate::model::{Model, Token};
 use crate::request_guard::{Checked, RequestGuard};
@@ -17,6 +18,9 @@ pub enum Prompt<'a> {
     Text(&'a str),
     /// Tokens, used as given.
     Tokens(&'a [Token]),
+    /// Text with one [`MEDIA_MARKER`](crate::MEDIA_MARKER) per image, and the images in
+    /// order; needs the model's vision projector ([`Model::load_mmproj`](crate::Model::load_mmproj)).
+    WithImages { text: &'a str, images: &'a [Image] },
 }
 
 impl<'a> From<&'a str> for Prompt<'a> {
@@ -42,6 +46,7 @@ impl<'a> From<&'a [Token]> for Prompt<'a> {
 pub(crate) enum CheckedPrompt {
     Text(String),
     Tokens(Vec<Token>),
+    WithImages { text: String, images: Vec<Image> },
 }
 
 impl CheckedPrompt {
@@ -49,6 +54,7 @@ impl CheckedPrompt {
         match self {
             CheckedPrompt::Text(t) => Prompt::Text(t),
             CheckedPrompt::Tokens(t) => Prompt::Tokens(t),
+            CheckedPrompt::WithImages { text, images } => Prompt::WithImages { text, images },
         }
     }
 }
@@ -86,7 +92,19 @@ pub(crate) fn admit(
                 Checked::Refused(message) => Checked::Refused(message),
             }
         }
+        Input::Prompt(Prompt::WithImages { text, images }) => match guard.check_prompt(text)? {
+            Checked::Allowed(text) => Checked::Allowed(CheckedPrompt::WithImages {
+                text,
+                images: images.to_vec(),
+            }),
+            Checked::Refused(message) => Checked::Refused(message),
+        },
         Input::Chat(messages) => match guard.check_messages(messages)? {
+            Checked::Allowed(messages) if messages.iter().any(|m| !m.images.is_empty()) => {
+                let (messages, images) = crate::vision::prepare_messages(&messages)?;
+                let text = render_chat(model, template, &messages)?;
+                Checked::Allowed(CheckedPrompt::WithImages { text, images })
+            }
             Checked::Allowed(messages) => Checked::Allowed(CheckedPrompt::Text(render_chat(
                 model, template, &messages,
             )?)),
@@ -115,16 +133,13 @@ pub(crate) struct Prepared {
 }
 
 /// Validate the options, build the sampler (before anything is decoded, so a bad grammar
-/// costs nothing), resolve the adapter set (the request's, else `default_adapters`),
-/// tokenize and fit the prompt into `n_ctx` positions.
-pub(crate) fn prepare(
+/// costs nothing) and resolve the adapter set (the request's, else `default_adapters`).
+pub(crate) fn prepare_sampling(
     model: &Model,
-    prompt: Prompt<'_>,
     options: &GenerateOptions,
     default_adapters: &AdapterSet,
-    n_ctx: u32,
     guard: &mut RequestGuard,
-) -> Result<Prepared> {
+) -> Result<(Sampler, AdapterSet)> {
     options.validate(model)?;
     let sampler = options.build_sampler(model)?;
     let adapters = options
@@ -134,6 +149,19 @@ pub(crate) fn prepare(
         .clone();
     validate_set(model, &adapters)?;
     guard.set_adapters(&adapters);
+    Ok((sampler, adapters))
+}
+
+/// [`prepare_sampling`], then tokenize and fit the prompt into `n_ctx` positions.
+pub(crate) fn prepare(
+    model: &Model,
+    prompt: Prompt<'_>,
+    options: &GenerateOptions,
+    default_adapters: &AdapterSet,
+    n_ctx: u32,
+    guard: &mut RequestGuard,
+) -> Result<Prepared> {
+    let (sampler, adapters) = prepare_sampling(model, options, default_adapters, guard)?;
     let tokens = prompt_tokens(model, prompt)?;
     let tokens = fit(model, tokens, n_ctx, options)?;
     Ok(Prepared {
@@ -158,6 +186,11 @@ pub(crate) fn prompt_tokens(model: &Model, prompt: Prompt<'_>) -> Result<Vec<Tok
                 model.check_token(t)?;
             }
             tokens.to_vec()
+        }
+        Prompt::WithImages { .. } => {
+            return Err(Error::InvalidArgument(
+                "a prompt with images cannot be evaluated as tokens only".into(),
+            ))
         }
     };
     if tokens.is_empty() {

@@ -111,6 +111,9 @@ pub struct ModelConfig {
     pub id: String,
     /// The GGUF file; empty = the default model (fetched on first use).
     pub path: PathBuf,
+    /// The vision projector (mmproj GGUF) for a vision-language model: requests may then
+    /// carry images.
+    pub mmproj: Option<PathBuf>,
     pub slots: u32,
     /// Context window per slot.
     pub n_ctx: Option<u32>,
@@ -131,6 +134,7 @@ impl Default for ModelConfig {
         ModelConfig {
             id: String::new(),
             path: PathBuf::new(),
+            mmproj: None,
             slots: 4,
             n_ctx: None,
             n_batch: None,
@@ -275,6 +279,9 @@ impl ServerConfig {
         };
         for m in &mut config.models {
             resolve(&mut m.path);
+            if let Some(p) = &mut m.mmproj {
+                resolve(p);
+            }
             for a in &mut m.adapters {
                 resolve(&mut a.path);
             }

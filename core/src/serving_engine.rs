@@ -39,11 +39,14 @@ use crate::audit::TokenCounts;
 use crate::chat_template::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
 use crate::generation::{Generation, Step};
+use crate::image_input::Image;
 use crate::lora::{apply_adapter_set, set_key, validate_set, AdapterSet};
 use crate::model::{check_threads, Model, Token};
 use crate::prefix_cache::{AdapterKey, PrefixCache, SeqCache};
 use crate::request_guard::{Checked, GuardConfig, RequestGuard};
-use crate::request_input::{admit, prepare, Input, Prepared, Prompt};
+use crate::request_input::{
+    admit, prepare, prepare_sampling, CheckedPrompt, Input, Prepared, Prompt,
+};
 use crate::response_cache::{
     cacheable, request_key, CachedResponse, ResponseCache, ResponseCacheConfig,
 };
@@ -324,6 +327,9 @@ struct Queued {
     sink: Box<dyn RequestSink>,
     cancel: Arc<AtomicBool>,
     deadline: Option<Instant>,
+    /// The prompt text (with one image marker per image) and images, for a vision request;
+    /// then `tokens` is empty.
+    media: Option<(String, Vec<Image>)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -586,14 +592,31 @@ impl Engine {
                 return Ok(handle);
             }
         };
-        let prepared = prepare(
-            &self.model,
-            prompt.as_prompt(),
-            &options,
-            &self.adapters,
-            self.n_ctx,
-            &mut guard,
-        );
+        // A prompt with images is tokenized and evaluated by the projector in its slot.
+        let (prepared, media) = match prompt {
+            CheckedPrompt::WithImages { text, images } => {
+                let prepared = self.model.require_projector().and_then(|_| {
+                    prepare_sampling(&self.model, &options, &self.adapters, &mut guard)
+                });
+                let prepared = prepared.map(|(sampler, adapters)| Prepared {
+                    tokens: Vec::new(),
+                    sampler,
+                    adapters,
+                });
+                (prepared, Some((text, images)))
+            }
+            prompt => (
+                prepare(
+                    &self.model,
+                    prompt.as_prompt(),
+                    &options,
+                    &self.adapters,
+                    self.n_ctx,
+                    &mut guard,
+                ),
+                None,
+            ),
+        };
         let Prepared {
             tokens,
             sampler,
@@ -619,7 +642,8 @@ impl Engine {
             started,
         );
         let mut sink = sink;
-        if let Some((config, model_sha256)) = &self.response_cache {
+        let cacheable_input = media.is_none();
+        if let (Some((config, model_sha256)), true) = (&self.response_cache, cacheable_input) {
             let scope = (!config.share_across_tenants).then_some(tenant.as_str());
             if let Some(key) = request_key(model_sha256, &adapters, &tokens, &options, scope) {
                 match config.cache.get(&key) {
@@ -654,6 +678,7 @@ impl Engine {
             sink,
             cancel,
             deadline: timeout.or(self.timeout).map(|t| started + t),
+            media,
         };
         let mut queue = self.shared.lock();
         if queue.closing != Closing::Open {
@@ -979,6 +1004,9 @@ impl Worker {
     /// Put a request in a slot, reusing the longest cached prefix of its prompt.
     fn admit(&mut self, queued: Queued) {
         self.clock += 1;
+        if queued.media.is_some() {
+            return self.start_with_images(queued);
+        }
         if !self.prefix_reuse {
             let free = (0..self.slots.len())
                 .find(|&i| self.slots[i].active.is_none())
@@ -1060,6 +1088,61 @@ impl Worker {
             prompt_started: Instant::now(),
             order: self.clock,
         });
+    }
+
+    /// Evaluate a vision request's prompt (text and images) into a free slot at once, then let
+    /// it generate like any other sequence. The evaluation holds up the other sequences for
+    /// its duration (an image encode is one batch of its own).
+    fn start_with_images(&mut self, mut queued: Queued) {
+        let target = (0..self.slots.len())
+            .filter(|&i| self.slots[i].active.is_none())
+            .min_by_key(|&i| {
+                (
+                    !self.slots[i].cache.tokens.is_empty(),
+                    self.slots[i].last_used,
+                )
+            })
+            .expect("admit is only called with a free slot");
+        self.keep_in_host_cache(target, 0);
+        self.slots[target]
+            .cache
+            .invalidate(&mut self.ctx, target as i32);
+        let (text, images) = queued.media.take().expect("a vision request");
+        let prompt_started = Instant::now();
+        let evaluated = apply_adapter_set(&mut self.ctx, &queued.adapters, &mut self.applied)
+            .and_then(|()| {
+                crate::vision::eval_prompt_with_images(
+                    &mut self.ctx,
+                    &self.model,
+                    &text,
+                    &images,
+                    queued.generation.room(),
+                    target as i32,
+                    self.n_batch as i32,
+                )
+            })
+            .and_then(|(n_past, cells)| {
+                let generation = &mut queued.generation;
+                generation.start_at(n_past, cells);
+                generation.set_prompt_eval(prompt_started.elapsed().as_secs_f64() * 1e3, 0);
+                generation.sample(&self.model, &self.ctx, -1)
+            });
+        let slot = &mut self.slots[target];
+        slot.last_used = self.clock;
+        self.shared.counters.active.fetch_add(1, Ordering::Relaxed);
+        slot.active = Some(Active {
+            queued,
+            prefilled: 0,
+            cached: 0,
+            prompt_started,
+            order: self.clock,
+        });
+        if let Err(e) = evaluated {
+            self.slots[target]
+                .cache
+                .invalidate(&mut self.ctx, target as i32);
+            self.finish(target, Outcome::Failed(e));
+        }
     }
 
     /// Before slot `i`'s cache is cut to `keep` tokens, keep a host copy if what is lost is
@@ -1284,7 +1367,7 @@ impl Worker {
             let (slot, index) = match entry {
                 Entry::Token { slot, token, index } => {
                     let s = &mut self.slots[slot];
-                    s.cache.tokens.push(token);
+                    s.cache.extend(&[token]);
                     let active = s.active.as_mut().expect("decoded slot");
                     active.queued.generation.decoded();
                     (slot, index)
@@ -1293,9 +1376,7 @@ impl Worker {
                     let s = &mut self.slots[slot];
                     let active = s.active.as_mut().expect("prefilled slot");
                     let start = active.prefilled;
-                    s.cache
-                        .tokens
-                        .extend_from_slice(&active.queued.tokens[start..start + n]);
+                    s.cache.extend(&active.queued.tokens[start..start + n]);
                     active.prefilled += n;
                     if active.prefilled < active.queued.tokens.len() {
                         continue;

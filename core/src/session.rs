@@ -19,12 +19,15 @@ use crate::audit::{AuditLog, Surface, TokenCounts};
 use crate::chat_template::{ChatMessage, ChatTemplate};
 use crate::error::{Error, Result};
 use crate::generation::{Generation, Step};
+use crate::image_input::Image;
 use crate::lora::{apply_adapter_set, validate_set, AdapterSet, LoraAdapter};
 use crate::model::{check_threads, Model, Token};
 use crate::prefix_cache::SeqCache;
 use crate::request_guard::{default_safety, Checked, GuardConfig, RequestGuard};
 pub use crate::request_input::Prompt;
-use crate::request_input::{admit, fit, prepare, prompt_tokens, render_chat, Input, Prepared};
+use crate::request_input::{
+    admit, fit, prepare, prepare_sampling, prompt_tokens, render_chat, Input, Prepared,
+};
 use crate::safety::{Safety, SafetyReport};
 use crate::sampling::GenerateOptions;
 use crate::session_state;
@@ -295,10 +298,8 @@ impl Session {
                 ),
             });
         }
-        self.cache = SeqCache {
-            tokens,
-            adapters: self.applied.clone(),
-        };
+        self.cache.extend(&tokens);
+        self.cache.adapters = self.applied.clone();
         Ok(self.cache.tokens.len())
     }
 
@@ -477,6 +478,31 @@ impl Session {
         render_chat(&self.model, self.chat_template.as_ref(), messages)
     }
 
+    /// Evaluate a prompt with images from an empty cache (see
+    /// [`crate::vision::eval_prompt_with_images`]); returns (n_past, prompt tokens).
+    fn eval_with_images(
+        &mut self,
+        text: &str,
+        images: &[Image],
+        options: &GenerateOptions,
+    ) -> Result<(usize, usize)> {
+        // Image positions are not tokens: the cache cannot say what it holds now.
+        self.cache.invalidate(&mut self.ctx, 0);
+        let model = self.model.clone();
+        crate::vision::eval_prompt_with_images(
+            &mut self.ctx,
+            &model,
+            text,
+            images,
+            (
+                self.n_ctx as usize,
+                options.max_tokens.map_or(1, |m| m as usize),
+            ),
+            0,
+            self.n_batch as i32,
+        )
+    }
+
     fn decode(&mut self, tokens: &[Token], first_pos: usize, logits_last: bool) -> Result<()> {
         self.batch.clear();
         let last = tokens.len() - 1;
@@ -497,7 +523,7 @@ impl Session {
     fn decode_batch(&mut self, tokens: &[Token]) -> Result<()> {
         match self.ctx.decode(&mut self.batch) {
             Ok(()) => {
-                self.cache.tokens.extend_from_slice(tokens);
+                self.cache.extend(tokens);
                 Ok(())
             }
             Err(e) => {
@@ -530,46 +556,62 @@ impl<'s> TokenStream<'s> {
     ) -> Result<Self> {
         let started = Instant::now();
         let guard_ref = guard.as_mut().expect("the guard is taken once, on success");
-        let Prepared {
-            tokens,
-            sampler,
-            adapters,
-        } = prepare(
-            &session.model,
-            prompt,
-            options,
-            &session.adapters,
-            session.n_ctx,
-            guard_ref,
-        )?;
-        session.apply_adapters(&adapters)?;
-        session.cancel.store(false, Ordering::SeqCst);
-        let key = session.applied.clone();
-        if !session.prefix_reuse {
-            session.cache.clear(&mut session.ctx, 0);
-        }
-        let reused = session.cache.reuse(&mut session.ctx, 0, &tokens, &key);
         let mut cancelled = false;
-        let n_batch = session.n_batch as usize;
         let prompt_started = Instant::now();
-        let rest = &tokens[reused..];
-        for (i, chunk) in rest.chunks(n_batch).enumerate() {
-            if session.cancelled() {
-                cancelled = true;
-                break;
+        // (n_past, prompt tokens, reused): under M-RoPE an image advances n_past by fewer
+        // positions than it takes KV cells, so the room left is counted in tokens.
+        let (sampler, n_past, prompt_len, reused) = match prompt {
+            Prompt::WithImages { text, images } => {
+                let (sampler, adapters) =
+                    prepare_sampling(&session.model, options, &session.adapters, guard_ref)?;
+                session.apply_adapters(&adapters)?;
+                session.cancel.store(false, Ordering::SeqCst);
+                let (n_past, prompt_len) = session.eval_with_images(text, images, options)?;
+                (sampler, n_past, prompt_len, 0)
             }
-            let is_last = (i + 1) * n_batch >= rest.len();
-            session.decode(chunk, reused + i * n_batch, is_last)?;
-        }
+            prompt => {
+                let Prepared {
+                    tokens,
+                    sampler,
+                    adapters,
+                } = prepare(
+                    &session.model,
+                    prompt,
+                    options,
+                    &session.adapters,
+                    session.n_ctx,
+                    guard_ref,
+                )?;
+                session.apply_adapters(&adapters)?;
+                session.cancel.store(false, Ordering::SeqCst);
+                let key = session.applied.clone();
+                if !session.prefix_reuse {
+                    session.cache.clear(&mut session.ctx, 0);
+                }
+                let reused = session.cache.reuse(&mut session.ctx, 0, &tokens, &key);
+                let n_batch = session.n_batch as usize;
+                let rest = &tokens[reused..];
+                for (i, chunk) in rest.chunks(n_batch).enumerate() {
+                    if session.cancelled() {
+                        cancelled = true;
+                        break;
+                    }
+                    let is_last = (i + 1) * n_batch >= rest.len();
+                    session.decode(chunk, reused + i * n_batch, is_last)?;
+                }
+                (sampler, tokens.len(), tokens.len(), reused)
+            }
+        };
         let guard = guard.take().expect("the guard is taken once, on success");
         let mut generation = Generation::new(
             options,
             sampler,
             guard,
-            tokens.len(),
+            prompt_len,
             session.n_ctx as usize,
             started,
         );
+        generation.start_at(n_past, prompt_len);
         generation.set_prompt_eval(prompt_started.elapsed().as_secs_f64() * 1e3, reused);
         if cancelled {
             generation.stop(FinishReason::Cancelled);

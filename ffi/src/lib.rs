@@ -15,6 +15,7 @@ mod safety;
 mod session;
 mod status;
 mod tools;
+mod vision;
 
 use std::ffi::c_char;
 
@@ -26,6 +27,7 @@ pub use safety::*;
 pub use session::*;
 pub use status::llmedge_status;
 pub use tools::*;
+pub use vision::*;
 
 /// A token id in the model's vocabulary (0 .. n_vocab).
 pub type llmedge_token = i32;

@@ -133,7 +133,7 @@ pub unsafe extern "C" fn llmedge_session_cancel(session: *const llmedge_session)
 ///
 /// # Safety
 /// `callback` must be safe to call with `user_data` on this thread; `out` must be writable.
-unsafe fn run(
+pub(crate) unsafe fn run(
     session: *const llmedge_session,
     options: *const llmedge_generate_options,
     callback: llmedge_piece_callback,

@@ -26,6 +26,13 @@ pub enum llmedge_status {
     LLMEDGE_STATUS_ADAPTER = 15,
     /// The model file is not in the manifest, or its hash or signature does not match.
     LLMEDGE_STATUS_MODEL_INTEGRITY = 16,
+    /// A vision projector (mmproj) is missing, invalid, does not fit the model, or failed to
+    /// encode an image.
+    LLMEDGE_STATUS_PROJECTOR = 17,
+    /// An image could not be decoded, is of an unsupported format, or exceeds the limits.
+    LLMEDGE_STATUS_IMAGE = 18,
+    /// A DICOM file could not be used (unsupported transfer syntax, no pixel data, bad frame).
+    LLMEDGE_STATUS_DICOM = 19,
     LLMEDGE_STATUS_CONTEXT_CREATE = 20,
     LLMEDGE_STATUS_CONTEXT_OVERFLOW = 21,
     LLMEDGE_STATUS_DECODE = 22,
@@ -69,6 +76,9 @@ impl From<ErrorCode> for llmedge_status {
             ErrorCode::ModelLoad => LLMEDGE_STATUS_MODEL_LOAD,
             ErrorCode::Adapter => LLMEDGE_STATUS_ADAPTER,
             ErrorCode::ModelIntegrity => LLMEDGE_STATUS_MODEL_INTEGRITY,
+            ErrorCode::Projector => LLMEDGE_STATUS_PROJECTOR,
+            ErrorCode::Image => LLMEDGE_STATUS_IMAGE,
+            ErrorCode::Dicom => LLMEDGE_STATUS_DICOM,
             ErrorCode::ContextCreate => LLMEDGE_STATUS_CONTEXT_CREATE,
             ErrorCode::ContextOverflow => LLMEDGE_STATUS_CONTEXT_OVERFLOW,
             ErrorCode::Decode => LLMEDGE_STATUS_DECODE,
@@ -179,7 +189,7 @@ mod tests {
         }
         assert_eq!(
             ErrorCode::ALL.len() + 1,
-            29,
+            32,
             "a new core code needs a new status"
         );
     }

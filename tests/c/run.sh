@@ -20,6 +20,13 @@ model="$("$target/llmedge" fetch --json | python3 -c 'import json,sys; print(jso
 head -c 1000000 "$model" > "$build/corrupt.gguf"
 fixtures="$root/models/cache/fixtures/lora"
 [ -e "$fixtures/lora_smollm2_a.gguf" ] || { echo "missing $fixtures: run make fixtures first" >&2; exit 1; }
+vlm="$root/models/cache/fixtures/vlm"
+[ -e "$vlm/tiny-vlm.gguf" ] || { echo "missing $vlm: run make fixtures first" >&2; exit 1; }
+# The vision test's expectation: the mtmd reference loop (no llmedge code) on the same pixels.
+"$target/examples/vlm_reference" "$vlm/tiny-vlm.gguf" "$vlm/tiny-vlm-mmproj.gguf" 16 \
+  $'<|im_start|>user\n<__media__>Describe the image.<|im_end|>\n<|im_start|>assistant\n' \
+  "48x40:$vlm/pattern.rgb" 2>/dev/null \
+  | python3 -c 'import json,sys; print(" ".join(map(str, json.load(sys.stdin)["tokens"])))' > "$build/vlm_expected.txt"
 
 # Every function the header declares must be exercised by the NULL-argument test.
 missing=0
@@ -30,7 +37,7 @@ done
 
 cmake -S "$root/tests/c" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_PREFIX_PATH="$prefix" \
   -DMODEL="$model" -DEXPECTED="$build/expected.txt" -DCORRUPT="$build/corrupt.gguf" \
-  -DLORA_FIXTURES="$fixtures" >/dev/null
+  -DLORA_FIXTURES="$fixtures" -DVLM_FIXTURES="$vlm" -DVLM_EXPECTED="$build/vlm_expected.txt" >/dev/null
 cmake --build "$build"
 ctest --test-dir "$build" --output-on-failure
 

@@ -243,6 +243,38 @@ TEST(CppWrapper, LoraAdaptersPerSessionAndPerRequest) {
     }
 }
 
+TEST(CppWrapper, VisionImagesInMessagesAndRawPrompts) {
+    const std::string vlm = g_fixtures + "/../vlm";
+    llmedge::Model m(vlm + "/tiny-vlm.gguf", llmedge::ModelOptions().threads(2));
+    try {
+        m.load_mmproj(vlm + "/mmproj-576.gguf");
+        FAIL() << "a mismatched projector loaded";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_PROJECTOR);
+    }
+    m.load_mmproj(vlm + "/tiny-vlm-mmproj.gguf");
+    llmedge::Session s(m, llmedge::SessionOptions().n_ctx(1024).safety_enabled(false));
+    auto image = llmedge::Image::open(vlm + "/pattern.png");
+    EXPECT_EQ(image.width(), 48u);
+    auto opts = llmedge::GenerateOptions::greedy_max_tokens(12);
+    auto chat = s.chat({{"user", "Describe the image.", {image}}}, opts);
+    auto raw = s.generate_with_images(
+        "<|im_start|>user\n<__media__>Describe the image.<|im_end|>\n<|im_start|>assistant\n", {image}, opts);
+    // The model's ChatML template adds a system turn, so only the raw prompt is compared
+    // against the mtmd reference (by test_vision.c); here both must run and reuse the image.
+    EXPECT_FALSE(chat.tokens().empty());
+    EXPECT_FALSE(raw.tokens().empty());
+    EXPECT_NE(m.projector_json().find("\"encoded\":1"), std::string::npos) << m.projector_json();
+    try {
+        llmedge::Image::open(vlm + "/jpeg2000.dcm");
+        FAIL() << "JPEG 2000 decoded";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_DICOM);
+    }
+    auto window = llmedge::Image::open(vlm + "/ct_mono2.dcm", llmedge::ImageOptions().dicom_window(40, 400));
+    EXPECT_NE(window.sha256(), llmedge::Image::open(vlm + "/ct_mono2.dcm").sha256());
+}
+
 TEST(CppWrapper, ToolsMergeImportQuantizePerplexity) {
     auto dir = std::filesystem::temp_directory_path() / ("llmedge-cpp-tools-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);

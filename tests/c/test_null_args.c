@@ -334,6 +334,50 @@ int main(int argc, char **argv) {
     size_t mlen = 0;
     CHECK(strstr(llmedge_last_error(&mlen), "null argument") != NULL && mlen > 0);
 
+    /* Vision: projector, image options, images, requests with images. */
+    llmedge_image_options_free(NULL);
+    llmedge_image_free(NULL);
+    CHECK(llmedge_image_width(NULL) == 0 && llmedge_image_height(NULL) == 0);
+    CHECK(llmedge_image_sha256(NULL) == NULL);
+    NULL_ARG(llmedge_model_load_mmproj(NULL, "m", 1));
+    NULL_ARG(llmedge_model_load_mmproj(model, NULL, 0));
+    NULL_ARG(llmedge_model_projector_json(NULL, &s, &slen));
+    NULL_ARG(llmedge_model_projector_json(model, NULL, &slen));
+    NULL_ARG(llmedge_model_projector_json(model, &s, NULL));
+    NULL_ARG(llmedge_model_clear_image_cache(NULL));
+    {
+        llmedge_image_options *io = llmedge_image_options_new();
+        CHECK(io != NULL);
+        NULL_ARG(llmedge_image_options_set_limits(NULL, 1, 1, 1));
+        NULL_ARG(llmedge_image_options_set_dicom_window(NULL, 40.0, 400.0));
+        NULL_ARG(llmedge_image_options_set_dicom_frame(NULL, 0));
+        static const uint8_t rgb[3] = {1, 2, 3};
+        llmedge_image *img = NULL;
+        NULL_ARG(llmedge_image_open(NULL, 0, io, &img));
+        NULL_ARG(llmedge_image_open("x.png", 5, io, NULL));
+        NULL_ARG(llmedge_image_from_bytes(NULL, 0, io, &img));
+        NULL_ARG(llmedge_image_from_bytes(rgb, 3, io, NULL));
+        NULL_ARG(llmedge_image_from_rgb(1, 1, NULL, 3, &img));
+        NULL_ARG(llmedge_image_from_rgb(1, 1, rgb, 3, NULL));
+        CHECK(img == NULL);
+        CHECK_OK(llmedge_image_from_rgb(1, 1, rgb, 3, &img));
+        NULL_ARG(llmedge_chat_messages_add_image(NULL, img));
+        NULL_ARG(llmedge_chat_messages_add_image(msgs, NULL));
+        NULL_ARG(llmedge_chat_messages_add_json(NULL, "{}", 2, io));
+        NULL_ARG(llmedge_chat_messages_add_json(msgs, NULL, 0, io));
+        const llmedge_image *imgs[1] = {img};
+        llmedge_completion *vc = NULL;
+        NULL_ARG(llmedge_session_generate_with_images(NULL, "a", 1, imgs, 1, go, NULL, NULL, &vc));
+        NULL_ARG(llmedge_session_generate_with_images(session, NULL, 0, imgs, 1, go, NULL, NULL, &vc));
+        NULL_ARG(llmedge_session_generate_with_images(session, "a", 1, NULL, 1, go, NULL, NULL, &vc));
+        NULL_ARG(llmedge_session_generate_with_images(session, "a", 1, imgs, 1, go, NULL, NULL, NULL));
+        const llmedge_image *null_imgs[1] = {NULL};
+        NULL_ARG(llmedge_session_generate_with_images(session, "a", 1, null_imgs, 1, go, NULL, NULL, &vc));
+        CHECK(vc == NULL);
+        llmedge_image_free(img);
+        llmedge_image_options_free(io);
+    }
+
     llmedge_completion_free(c);
     llmedge_prompt_template_free(tpl);
     llmedge_template_library_free(lib);

@@ -144,10 +144,17 @@ pub(crate) fn chat_messages(
             env.get_field(&message, "content", "Ljava/lang/String;")?
                 .l()?,
         );
-        out.push(ChatMessage::new(
+        let mut m = ChatMessage::new(
             string_arg(env, &role, "message role")?,
             string_arg(env, &content, "message content")?,
-        ));
+        );
+        let images = JObjectArray::from(
+            env.get_field(&message, "images", "[Lio/llmedge/Image;")?
+                .l()?,
+        );
+        m.images = crate::vision::images_of(env, &images)?;
+        env.delete_local_ref(images)?;
+        out.push(m);
         env.delete_local_ref(role)?;
         env.delete_local_ref(content)?;
         env.delete_local_ref(message)?;

@@ -14,6 +14,7 @@ mod guard;
 mod lora;
 mod safety;
 mod templates;
+mod vision;
 
 use std::sync::{Mutex, PoisonError};
 

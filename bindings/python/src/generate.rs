@@ -155,6 +155,11 @@ pub fn json_call(
         Request::Text(text) => s.generate_json(text.as_str(), &schema, &options),
         Request::Tokens(tokens) => s.generate_json(tokens.as_slice(), &schema, &options),
         Request::Messages(messages) => s.chat_json(messages, &schema, &options),
+        Request::WithImages(text, images) => s.generate_json(
+            llmedge::Prompt::WithImages { text, images },
+            &schema,
+            &options,
+        ),
     })?;
     if full {
         Ok(Py::new(py, PyJsonCompletion::from(out))?.into_any())
@@ -210,6 +215,8 @@ macro_rules! generation_methods {
         #[pymethods]
         impl $class {
             /// Generate text from `prompt` (a string, or a list of token ids).
+            /// `images` (a list of `Image`s or paths) go with a string prompt, at its
+            /// `<__media__>` markers or before the text; they need `Model(mmproj=...)`.
             ///
             /// Returns the generated text, or with `stream=True` a `TokenStream` of text pieces.
             /// `max_tokens=None` generates until the context is full; `greedy=True` (or
@@ -223,7 +230,7 @@ macro_rules! generation_methods {
             /// with instead of the session's; `[]` runs the bare model.
             #[pyo3(
                 signature = (*args, **kwargs),
-                text_signature = "($self, prompt, *, stream=False, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', json_schema=None, choices=None, regex=None, grammar=None, request_id=None, tenant=None, adapters=None)"
+                text_signature = "($self, prompt, *, images=None, stream=False, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', json_schema=None, choices=None, regex=None, grammar=None, request_id=None, tenant=None, adapters=None)"
             )]
             fn generate(
                 &self,
@@ -245,7 +252,7 @@ macro_rules! generation_methods {
             /// usage, timings, request id, safety report).
             #[pyo3(
                 signature = (*args, **kwargs),
-                text_signature = "($self, prompt, *, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', json_schema=None, choices=None, regex=None, grammar=None, request_id=None, tenant=None, adapters=None)"
+                text_signature = "($self, prompt, *, images=None, max_tokens=256, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0, frequency_penalty=0.0, presence_penalty=0.0, penalty_last_n=64, seed=None, greedy=False, stop=None, logit_bias=None, ignore_eos=False, truncation='error', json_schema=None, choices=None, regex=None, grammar=None, request_id=None, tenant=None, adapters=None)"
             )]
             fn complete(
                 &self,

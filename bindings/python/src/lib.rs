@@ -18,6 +18,7 @@ mod session;
 mod slot;
 mod stream;
 mod template;
+mod vision;
 
 use llmedge::{ChatTemplate, ErrorCode};
 use pyo3::prelude::*;
@@ -111,6 +112,8 @@ mod _llmedge {
     use super::stream::PyTokenStream;
     #[pymodule_export]
     use super::template::{extract_answer, PyPromptTemplate, PyTemplateLibrary};
+    #[pymodule_export]
+    use super::vision::PyImage;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -56,6 +56,7 @@ const MODEL_ARGS: &[&str] = &[
     "adapters",
     "manifest",
     "pubkey",
+    "mmproj",
 ];
 
 const SESSION_ARGS: &[&str] = &[
@@ -172,10 +173,12 @@ PyModel {
     /// in that manifest (`llmedge manifest create`) with a matching SHA-256, and, with
     /// `pubkey` (a public key file), the manifest must be signed by that key; otherwise
     /// `ModelIntegrityError` is raised before the file is parsed (and recorded in `audit_dir`).
+    ///
+    /// `mmproj` is the vision projector of a vision-language model (see `load_mmproj`).
     #[new]
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "(path=None, *, n_gpu_layers=0, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, use_mmap=True, use_mlock=False, chat_template=None, safety_policy=None, audit_dir=None, tenant='local', adapters=None, manifest=None, pubkey=None)"
+        text_signature = "(path=None, *, n_gpu_layers=0, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, use_mmap=True, use_mlock=False, chat_template=None, safety_policy=None, audit_dir=None, tenant='local', adapters=None, manifest=None, pubkey=None, mmproj=None)"
     )]
     fn new(
         py: Python<'_>,
@@ -210,13 +213,18 @@ PyModel {
             return Err(invalid(py, "Model(): pubkey= needs manifest="));
         }
         let path: Option<PathBuf> = a.path("path")?;
+        let mmproj: Option<PathBuf> = a.path("mmproj")?;
         let model = py
             .detach(|| {
                 let path = match path {
                     Some(p) => p,
                     None => default_model_path(&mut |_| {})?,
                 };
-                Model::load(&path, options)
+                let model = Model::load(&path, options)?;
+                if let Some(mmproj) = &mmproj {
+                    model.load_mmproj(mmproj)?;
+                }
+                Ok::<_, llmedge::Error>(model)
             })
             .py(py)?;
         session_options.adapters =
@@ -231,6 +239,40 @@ PyModel {
             session_options,
             info,
         })
+    }
+
+    /// Attach the vision projector (mmproj GGUF) of a vision-language model. Raises
+    /// `ProjectorError` when it is not a projector or was made for another text model.
+    /// Afterwards messages may carry images (OpenAI `image_url` parts or `Image`s) and
+    /// `generate` takes `images=`.
+    #[pyo3(signature = (path), text_signature = "($self, path)")]
+    fn load_mmproj(&self, py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<()> {
+        let path: PathBuf = path
+            .extract()
+            .map_err(|_| crate::args::wrong_type(py, "load_mmproj", "path", "str or os.PathLike", path))?;
+        let model = self.model(py)?;
+        py.detach(|| model.load_mmproj(&path).map(|_| ())).py(py)
+    }
+
+    /// The projector's info and counters: `{"info": {...}, "stats": {"encoded",
+    /// "cache_hits", "cached_entries", "cached_bytes"}}`; `None` without a projector.
+    fn vision_stats(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let model = self.model(py)?;
+        match model.projector() {
+            None => Ok(None),
+            Some(p) => {
+                let v = serde_json::json!({"info": p.info(), "stats": p.stats()});
+                crate::json::to_py_value(py, &v).map(|o| Some(o.unbind()))
+            }
+        }
+    }
+
+    /// Forget the cached image embeddings (the next question about any image encodes it).
+    fn clear_image_cache(&self, py: Python<'_>) -> PyResult<()> {
+        if let Some(p) = self.model(py)?.projector() {
+            p.clear_cache();
+        }
+        Ok(())
     }
 
     /// The prompt that `chat(messages)` generates from.

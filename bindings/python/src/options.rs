@@ -62,8 +62,8 @@ macro_rules! with_generate_options {
     };
 }
 
-pub const GENERATE_ARGS: &[&str] = with_generate_options!("prompt", "stream");
-pub const COMPLETE_ARGS: &[&str] = with_generate_options!("prompt");
+pub const GENERATE_ARGS: &[&str] = with_generate_options!("prompt", "images", "stream");
+pub const COMPLETE_ARGS: &[&str] = with_generate_options!("prompt", "images");
 pub const CHAT_ARGS: &[&str] = with_generate_options!("messages", "stream");
 pub const CHAT_COMPLETE_ARGS: &[&str] = with_generate_options!("messages");
 pub const GENERATE_JSON_ARGS: &[&str] = with_generate_options!(unconstrained: "prompt", "schema");
@@ -79,6 +79,8 @@ pub enum Request {
     /// A conversation, rendered by the session's chat template (its messages are checked by
     /// the safety layer one by one).
     Messages(Vec<ChatMessage>),
+    /// A raw prompt with images (one marker per image, or none: then they go first).
+    WithImages(String, Vec<llmedge::Image>),
 }
 
 /// `GenerateOptions` from the keyword arguments (core's defaults for the absent ones).
@@ -242,7 +244,16 @@ pub fn prompt(a: &Args<'_>) -> PyResult<Request> {
     let py = a.py();
     let v = a.required("prompt")?;
     if v.is_instance_of::<PyString>() {
-        return Ok(Request::Text(to_string(py, a.func(), "prompt", v)?));
+        let text = to_string(py, a.func(), "prompt", v)?;
+        return Ok(match crate::vision::images_arg(a)? {
+            Some(images) if text.contains(llmedge::MEDIA_MARKER) || images.is_empty() => {
+                Request::WithImages(text, images)
+            }
+            Some(images) => {
+                Request::WithImages(llmedge::MEDIA_MARKER.repeat(images.len()) + &text, images)
+            }
+            None => Request::Text(text),
+        });
     }
     if v.is_instance_of::<PyBytes>() || v.is_instance_of::<PyDict>() {
         return Err(a.wrong_type("prompt", "str or list[int]", v));
@@ -310,54 +321,14 @@ pub fn messages(a: &Args<'_>) -> PyResult<Vec<ChatMessage>> {
                     format!("{func}(): messages[{i}] has no 'content'"),
                 ))
             }
-            Some(c) => content_text(py, func, &c)?,
+            Some(c) => crate::vision::content(py, func, &c)?,
         };
-        out.push(ChatMessage::new(role, content));
+        let mut message = ChatMessage::new(role, content.0);
+        message.images = content.1;
+        out.push(message);
     }
     if out.is_empty() {
         return Err(invalid(py, format!("{func}(): messages is empty")));
     }
     Ok(out)
-}
-
-fn content_text(py: Python<'_>, func: &str, c: &Bound<'_, PyAny>) -> PyResult<String> {
-    if c.is_none() {
-        return Ok(String::new());
-    }
-    if c.is_instance_of::<PyString>() {
-        return to_string(py, func, "content", c);
-    }
-    if !c.is_instance_of::<PyList>() {
-        return Err(wrong_type(
-            py,
-            func,
-            "content",
-            "str or list of text parts",
-            c,
-        ));
-    }
-    let mut text = String::new();
-    for part in c.try_iter()? {
-        let part = part?;
-        if part.is_instance_of::<PyString>() {
-            text.push_str(&to_string(py, func, "content", &part)?);
-            continue;
-        }
-        let map = part
-            .cast::<PyMapping>()
-            .map_err(|_| wrong_type(py, func, "content part", "dict", &part))?;
-        let kind = if map.contains("type")? {
-            to_string(py, func, "type", &map.get_item("type")?)?
-        } else {
-            "text".to_owned()
-        };
-        if kind != "text" {
-            return Err(invalid(
-                py,
-                format!("{func}(): content parts of type {kind:?} are not supported (text only)"),
-            ));
-        }
-        text.push_str(&to_string(py, func, "text", &map.get_item("text")?)?);
-    }
-    Ok(text)
 }

@@ -264,6 +264,11 @@ impl Lease {
             Request::Text(text) => session.generate_with(text.as_str(), options, on_piece),
             Request::Tokens(tokens) => session.generate_with(tokens.as_slice(), options, on_piece),
             Request::Messages(messages) => session.chat_with(messages, options, on_piece),
+            Request::WithImages(text, images) => session.generate_with(
+                llmedge::Prompt::WithImages { text, images },
+                options,
+                on_piece,
+            ),
         })
     }
 }

@@ -48,6 +48,9 @@ impl Active {
             Request::Text(text) => session.stream(text.as_str(), options),
             Request::Tokens(tokens) => session.stream(tokens.as_slice(), options),
             Request::Messages(messages) => session.chat_stream(messages, options),
+            Request::WithImages(text, images) => {
+                session.stream(llmedge::Prompt::WithImages { text, images }, options)
+            }
         })?;
         active.stream = Some(stream);
         Ok(active)

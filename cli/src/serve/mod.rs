@@ -34,8 +34,8 @@ use llmedge::deployment::Deployment;
 use llmedge::router::RouteDecision;
 use llmedge::server_config::ServerConfig;
 use llmedge::{
-    Completion, EngineRequest, Error, FinishReason, GenerateOptions, RequestHandle, RequestInput,
-    RequestSink,
+    Completion, EngineRequest, Error, FinishReason, GenerateOptions, ImageOptions, RequestHandle,
+    RequestInput, RequestSink,
 };
 
 use auth::{Auth, Caller};
@@ -51,6 +51,9 @@ pub struct ServeArgs {
     /// Serve this GGUF model (without --config: the default model).
     #[arg(short, long)]
     model: Option<PathBuf>,
+    /// Vision projector (mmproj GGUF) of the model: requests may then carry images.
+    #[arg(long)]
+    mmproj: Option<PathBuf>,
     /// Address to bind (default 127.0.0.1: loopback only).
     #[arg(long)]
     host: Option<String>,
@@ -102,6 +105,9 @@ impl ServeArgs {
             if let Some(path) = &self.model {
                 config.models[0].path = path.clone();
             }
+        }
+        if let Some(mmproj) = &self.mmproj {
+            config.models[0].mmproj = Some(mmproj.clone());
         }
         for m in &mut config.models {
             m.slots = self.slots.unwrap_or(m.slots);
@@ -388,7 +394,7 @@ async fn chat_completions(
         let mut options = openai::options(&request.sampling, state.config.server.max_tokens_limit)?;
         options.constraint = openai::constraint(request.response_format);
         let n = openai::choices(&request.sampling)?;
-        let messages = openai::messages(request.messages)?;
+        let messages = openai::messages(&request.messages, &ImageOptions::default())?;
         let route_text = messages
             .iter()
             .rev()

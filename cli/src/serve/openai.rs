@@ -10,8 +10,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use llmedge::router::RouteDecision;
-use llmedge::OutputConstraint;
-use llmedge::{ChatMessage, Completion, Error, ErrorCode, FinishReason, GenerateOptions};
+use llmedge::{
+    ChatMessage, Completion, Error, ErrorCode, FinishReason, GenerateOptions, ImageOptions,
+    OutputConstraint,
+};
 
 /// An error answered to the client: HTTP status plus OpenAI's `{"error": {...}}` body.
 #[derive(Debug)]
@@ -55,7 +57,10 @@ impl From<Error> for ApiError {
             | ErrorCode::Grammar
             | ErrorCode::Template
             | ErrorCode::NoChatTemplate
-            | ErrorCode::StructuredOutput => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+            | ErrorCode::StructuredOutput
+            | ErrorCode::Projector
+            | ErrorCode::Image
+            | ErrorCode::Dicom => (StatusCode::BAD_REQUEST, "invalid_request_error"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
         };
         ApiError {
@@ -130,7 +135,7 @@ pub struct StreamOptions {
 #[derive(Debug, Deserialize)]
 pub struct ChatRequest {
     pub model: Option<String>,
-    pub messages: Vec<InMessage>,
+    pub messages: Vec<Value>,
     #[serde(flatten)]
     pub sampling: Sampling,
     pub response_format: Option<ResponseFormat>,
@@ -159,23 +164,6 @@ pub struct EmbeddingRequest {
 }
 
 #[derive(Debug, Deserialize)]
-pub struct InMessage {
-    pub role: String,
-    #[serde(default)]
-    pub content: Option<Content>,
-    pub name: Option<String>,
-    pub tool_calls: Option<Value>,
-    pub tool_call_id: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum Content {
-    Text(String),
-    Parts(Vec<Value>),
-}
-
-#[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResponseFormat {
     Text,
@@ -188,48 +176,16 @@ pub struct JsonSchemaFormat {
     pub schema: Value,
 }
 
-/// The conversation as core chat messages. Text parts are joined; any other content part
-/// (an image) is refused clearly: this server has no vision model loaded.
-pub fn messages(input: Vec<InMessage>) -> Result<Vec<ChatMessage>, ApiError> {
+/// The conversation as core chat messages: OpenAI messages whose content is a string or
+/// parts (text, and images as `data:` URLs or local paths, decoded under `images`' limits),
+/// through core's one parser.
+pub fn messages(input: &[Value], images: &ImageOptions) -> Result<Vec<ChatMessage>, ApiError> {
     if input.is_empty() {
         return Err(ApiError::bad_request("messages must not be empty"));
     }
     input
-        .into_iter()
-        .map(|m| {
-            let content = match m.content {
-                None => String::new(),
-                Some(Content::Text(t)) => t,
-                Some(Content::Parts(parts)) => {
-                    let mut text = String::new();
-                    for part in parts {
-                        match part.get("type").and_then(Value::as_str) {
-                            Some("text") => text
-                                .push_str(part.get("text").and_then(Value::as_str).unwrap_or("")),
-                            Some("image_url") | Some("input_image") => {
-                                return Err(ApiError::bad_request(
-                                    "image content parts need a vision model (text GGUF + \
-                                     mmproj); none is loaded on this server",
-                                ))
-                            }
-                            other => {
-                                return Err(ApiError::bad_request(format!(
-                                    "unsupported content part type {other:?}"
-                                )))
-                            }
-                        }
-                    }
-                    text
-                }
-            };
-            Ok(ChatMessage {
-                role: m.role,
-                content,
-                tool_calls: m.tool_calls,
-                tool_call_id: m.tool_call_id,
-                name: m.name,
-            })
-        })
+        .iter()
+        .map(|m| ChatMessage::from_openai(m, images).map_err(ApiError::from))
         .collect()
 }
 

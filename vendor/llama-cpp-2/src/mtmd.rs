@@ -964,6 +964,123 @@ pub fn mtmd_default_marker() -> &'static str {
     }
 }
 
+/// llmedge patch: reuse of encoded media embeddings (an embedding cache keyed by content)
+/// needs the encoder output and the decoder of precomputed embeddings separately; upstream
+/// only offers both fused in [`MtmdInputChunks::eval_chunks`].
+impl MtmdContext {
+    /// llmedge patch: encode one media chunk and copy out its embeddings:
+    /// `llama_model_n_embd_inp(model) * chunk.n_tokens()` floats, token-major.
+    ///
+    /// # Errors
+    /// `EncodeFailure` when the chunk is text or the encoder fails.
+    pub fn encode_chunk_embeddings(
+        &mut self,
+        chunk: &MtmdInputChunk<'_>,
+        text_model: &LlamaModel,
+    ) -> Result<Vec<f32>, MtmdEncodeError> {
+        if chunk.chunk_type() == MtmdInputChunkType::Text {
+            return Err(MtmdEncodeError::EncodeFailure(-1));
+        }
+        self.encode_chunk(chunk)?;
+        let n_embd = unsafe { llama_cpp_sys_2::llama_model_n_embd_inp(text_model.model.as_ptr()) };
+        let len = usize::try_from(n_embd).unwrap_or(0) * chunk.n_tokens();
+        let ptr = unsafe { llama_cpp_sys_2::mtmd_get_output_embd(self.context.as_mut_ptr()) };
+        if ptr.is_null() || len == 0 {
+            return Err(MtmdEncodeError::EncodeFailure(-1));
+        }
+        // The encoder output holds exactly `len` floats until the next encode.
+        Ok(unsafe { slice::from_raw_parts(ptr, len) }.to_vec())
+    }
+}
+
+impl MtmdInputChunk<'_> {
+    /// llmedge patch: evaluate this one chunk at `n_past` in `seq_id`
+    /// (`mtmd_helper_eval_chunk_single`: text is decoded, media encoded then decoded).
+    /// Returns the new `n_past`.
+    ///
+    /// # Errors
+    /// `EvalFailure` with llama.cpp's code when encoding or decoding fails.
+    pub fn eval_single(
+        &self,
+        mtmd_ctx: &mut MtmdContext,
+        llama_ctx: &mut LlamaContext,
+        n_past: llama_cpp_sys_2::llama_pos,
+        seq_id: llama_cpp_sys_2::llama_seq_id,
+        n_batch: i32,
+        logits_last: bool,
+    ) -> Result<llama_cpp_sys_2::llama_pos, MtmdEvalError> {
+        if n_batch <= 0 {
+            return Err(MtmdEvalError::EvalFailure(-1));
+        }
+        let mut new_n_past = n_past;
+        let result = unsafe {
+            llama_cpp_sys_2::mtmd_helper_eval_chunk_single(
+                mtmd_ctx.context.as_mut_ptr(),
+                llama_ctx.context.as_mut_ptr(),
+                self.chunk.as_ptr(),
+                n_past,
+                seq_id,
+                n_batch,
+                logits_last,
+                &raw mut new_n_past,
+            )
+        };
+        if result == 0 {
+            Ok(new_n_past)
+        } else {
+            Err(MtmdEvalError::EvalFailure(result))
+        }
+    }
+
+    /// llmedge patch: decode embeddings computed earlier for this media chunk (by
+    /// [`MtmdContext::encode_chunk_embeddings`] on an identical chunk) at `n_past` in
+    /// `seq_id` (`mtmd_helper_decode_image_chunk`: M-RoPE positions and non-causal
+    /// attention as the model needs). Returns the new `n_past`.
+    ///
+    /// # Errors
+    /// `EvalFailure(-1)` when the chunk is text or `embd` has the wrong length; otherwise
+    /// llama.cpp's decode code.
+    pub fn decode_embeddings(
+        &self,
+        mtmd_ctx: &mut MtmdContext,
+        llama_ctx: &mut LlamaContext,
+        embd: &[f32],
+        n_past: llama_cpp_sys_2::llama_pos,
+        seq_id: llama_cpp_sys_2::llama_seq_id,
+        n_batch: i32,
+    ) -> Result<llama_cpp_sys_2::llama_pos, MtmdEvalError> {
+        if self.chunk_type() == MtmdInputChunkType::Text || n_batch <= 0 {
+            return Err(MtmdEvalError::EvalFailure(-1));
+        }
+        let model = unsafe { llama_cpp_sys_2::llama_get_model(llama_ctx.context.as_ptr()) };
+        let n_embd = unsafe { llama_cpp_sys_2::llama_model_n_embd_inp(model) };
+        if embd.len() != usize::try_from(n_embd).unwrap_or(0) * self.n_tokens() {
+            return Err(MtmdEvalError::EvalFailure(-1));
+        }
+        let mut new_n_past = n_past;
+        // The helper only reads `embd` (it keeps it as `const float *`).
+        let result = unsafe {
+            llama_cpp_sys_2::mtmd_helper_decode_image_chunk(
+                mtmd_ctx.context.as_mut_ptr(),
+                llama_ctx.context.as_mut_ptr(),
+                self.chunk.as_ptr(),
+                embd.as_ptr().cast_mut(),
+                n_past,
+                seq_id,
+                n_batch,
+                &raw mut new_n_past,
+                None,
+                std::ptr::null_mut(),
+            )
+        };
+        if result == 0 {
+            Ok(new_n_past)
+        } else {
+            Err(MtmdEvalError::EvalFailure(result))
+        }
+    }
+}
+
 // Error types
 /// Errors that can occur when initializing MTMD context
 #[derive(thiserror::Error, Debug)]

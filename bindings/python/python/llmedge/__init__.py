@@ -33,6 +33,7 @@ a generation between tokens. Every error is an ``llmedge.Error`` with a stable `
 from ._llmedge import (
     Completion,
     DynamicFlowOutput,
+    Image,
     JsonCompletion,
     LoraAdapter,
     Model,
@@ -61,6 +62,7 @@ from ._errors import *  # noqa: F401,F403  (Error, ArgumentTypeError and one cla
 __all__ = [
     "Completion",
     "DynamicFlowOutput",
+    "Image",
     "JsonCompletion",
     "LoraAdapter",
     "Model",

@@ -24,6 +24,7 @@ __version__: str
 __all__ = [
     "Completion",
     "DynamicFlowOutput",
+    "Image",
     "JsonCompletion",
     "LoraAdapter",
     "Model",
@@ -57,6 +58,9 @@ __all__ = [
     "ModelLoadError",
     "AdapterError",
     "ModelIntegrityError",
+    "ProjectorError",
+    "ImageError",
+    "DicomError",
     "ContextCreateError",
     "ContextOverflowError",
     "DecodeError",
@@ -79,7 +83,7 @@ __all__ = [
 
 _Self = TypeVar("_Self")
 _Prompt = Union[str, Sequence[int]]
-_ContentPart = Union[str, Mapping[str, Any]]
+_ContentPart = Union[str, Mapping[str, Any], "Image"]
 _Message = Union[Mapping[str, Any], Any]
 _Messages = Sequence[_Message]
 _FinishReason = Literal["stop", "length", "cancelled", "content_filter"]
@@ -320,6 +324,42 @@ class LoraAdapter:
     def path(self) -> str: ...
 
 @final
+class Image:
+    """A decoded image (RGB8 pixels): PNG, JPEG, WebP, BMP, TIFF, GIF (first frame) or DICOM."""
+
+    @staticmethod
+    def open(
+        path: _PathLike,
+        *,
+        max_bytes: Optional[int] = None,
+        max_side: Optional[int] = None,
+        max_pixels: Optional[int] = None,
+        window: Optional[Tuple[float, float]] = None,
+        frame: int = 0,
+    ) -> "Image": ...
+    @staticmethod
+    def from_bytes(
+        data: bytes,
+        *,
+        max_bytes: Optional[int] = None,
+        max_side: Optional[int] = None,
+        max_pixels: Optional[int] = None,
+        window: Optional[Tuple[float, float]] = None,
+        frame: int = 0,
+    ) -> "Image": ...
+    @staticmethod
+    def from_rgb(width: int, height: int, data: bytes) -> "Image": ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+    def rgb(self) -> bytes: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
 class ModelInfo:
     """What a model is, read from its GGUF metadata."""
 
@@ -374,6 +414,7 @@ class Session:
         self,
         prompt: _Prompt,
         *,
+        images: Optional[Sequence[Union["Image", _PathLike]]] = None,
         stream: Literal[False] = False,
         max_tokens: Optional[int] = 256,
         temperature: float = 0.8,
@@ -403,6 +444,7 @@ class Session:
         self,
         prompt: _Prompt,
         *,
+        images: Optional[Sequence[Union["Image", _PathLike]]] = None,
         stream: Literal[True],
         max_tokens: Optional[int] = 256,
         temperature: float = 0.8,
@@ -431,6 +473,7 @@ class Session:
         self,
         prompt: _Prompt,
         *,
+        images: Optional[Sequence[Union["Image", _PathLike]]] = None,
         max_tokens: Optional[int] = 256,
         temperature: float = 0.8,
         top_k: int = 40,
@@ -727,12 +770,14 @@ class Model:
         adapters: _AdapterSpecs = None,
         manifest: Union[str, "os.PathLike[str]", None] = None,
         pubkey: Union[str, "os.PathLike[str]", None] = None,
+        mmproj: Union[str, "os.PathLike[str]", None] = None,
     ) -> "Model": ...
     @overload
     def generate(
         self,
         prompt: _Prompt,
         *,
+        images: Optional[Sequence[Union["Image", _PathLike]]] = None,
         stream: Literal[False] = False,
         max_tokens: Optional[int] = 256,
         temperature: float = 0.8,
@@ -762,6 +807,7 @@ class Model:
         self,
         prompt: _Prompt,
         *,
+        images: Optional[Sequence[Union["Image", _PathLike]]] = None,
         stream: Literal[True],
         max_tokens: Optional[int] = 256,
         temperature: float = 0.8,
@@ -790,6 +836,7 @@ class Model:
         self,
         prompt: _Prompt,
         *,
+        images: Optional[Sequence[Union["Image", _PathLike]]] = None,
         max_tokens: Optional[int] = 256,
         temperature: float = 0.8,
         top_k: int = 40,
@@ -1052,6 +1099,11 @@ class Model:
     ) -> DynamicFlowOutput: ...
     def render_chat(self, messages: _Messages, add_generation_prompt: bool = True) -> str: ...
     def load_lora(self, path: _PathLike) -> LoraAdapter: ...
+    def load_mmproj(self, path: _PathLike) -> None:
+        """Attach the vision projector (mmproj GGUF); ``ProjectorError`` when it does not fit."""
+    def vision_stats(self) -> Optional[Dict[str, Any]]:
+        """``{"info": {...}, "stats": {"encoded", "cache_hits", "cached_entries", "cached_bytes"}}``."""
+    def clear_image_cache(self) -> None: ...
     def perplexity(
         self, text: str, n_ctx: int = 512, max_chunks: Optional[int] = None, adapters: _Adapters = None
     ) -> Dict[str, Any]: ...
@@ -1127,6 +1179,15 @@ class AdapterError(Error):
 
 class ModelIntegrityError(Error):
     """Code 16: the model file is not in the manifest, or its hash or signature does not match."""
+
+class ProjectorError(Error):
+    """Code 17: the vision projector is missing, not a projector, or made for another text model."""
+
+class ImageError(Error):
+    """Code 18: an image is corrupt, of an unsupported format, or over a limit."""
+
+class DicomError(Error):
+    """Code 19: a DICOM file has an unsupported transfer syntax, no pixel data, or no such frame."""
 
 class ContextCreateError(Error):
     """Code 20: a llama.cpp context could not be created."""

@@ -5,6 +5,7 @@ from typing import Any, Dict, List, Tuple
 from . import (
     Completion as Completion,
     DynamicFlowOutput as DynamicFlowOutput,
+    Image as Image,
     JsonCompletion as JsonCompletion,
     LoraAdapter as LoraAdapter,
     Model as Model,
@@ -52,6 +53,7 @@ __all__ = [
     "lora_merge",
     "lora_import",
     "quantize",
+    "Image",
     "ERROR_CODES",
     "__version__",
 ]

@@ -25,6 +25,12 @@ public enum ErrorCode {
     ADAPTER(15),
     /** The model file is not in the manifest, or its hash or signature does not match. */
     MODEL_INTEGRITY(16),
+    /** The vision projector is missing, not a projector, or made for another text model. */
+    PROJECTOR(17),
+    /** An image is corrupt, of an unsupported format, or over a limit. */
+    IMAGE(18),
+    /** A DICOM file has an unsupported transfer syntax, no pixel data, or no such frame. */
+    DICOM(19),
     /** A llama.cpp context could not be created. */
     CONTEXT_CREATE(20),
     /** The request does not fit in the context window. */

@@ -122,6 +122,33 @@ public final class Model extends NativeResource {
         }
     }
 
+    /**
+     * Attach the vision projector (mmproj GGUF) of a vision-language model; afterwards messages
+     * may carry {@link Image}s. Throws code 17 when it is not a projector or was made for another
+     * text model.
+     */
+    public void loadMmproj(String path) {
+        long h = acquire();
+        try {
+            NativeBridge.modelLoadMmproj(h, LlmedgeException.requireNonNull(path, "path"));
+        } finally {
+            release();
+        }
+    }
+
+    /**
+     * The projector's info and counters as JSON ({@code {"info": {...}, "stats": {"encoded",
+     * "cache_hits", "cached_entries", "cached_bytes"}}}), or null without a projector.
+     */
+    public String visionStatsJson() {
+        long h = acquire();
+        try {
+            return NativeBridge.modelVisionStats(h);
+        } finally {
+            release();
+        }
+    }
+
     public LoraAdapter loadLora(Path path) {
         return loadLora(LlmedgeException.requireNonNull(path, "path").toString());
     }

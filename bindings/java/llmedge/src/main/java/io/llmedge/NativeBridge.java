@@ -134,4 +134,23 @@ final class NativeBridge {
     /** {@code threads} 0 = all cores; the keep arrays may be null. */
     static native String quantize(String input, String output, String type, boolean allowRequantize, boolean pure,
             int threads, String[] keepPatterns, String[] keepTypes);
+
+    // Vision (bindings/java/src/vision.rs).
+    static native void modelLoadMmproj(long model, String path);
+
+    static native String modelVisionStats(long model);
+
+    static native long imageOpen(String path, long maxBytes, int maxSide, long maxPixels, double[] window, int frame);
+
+    static native long imageFromBytes(byte[] data, long maxBytes, int maxSide, long maxPixels, double[] window,
+            int frame);
+
+    static native void imageFree(long image);
+
+    static native int[] imageSize(long image);
+
+    static native String imageSha256(long image);
+
+    static native Completion sessionGenerateWithImages(long session, String prompt, Image[] images,
+            GenerateOptions options, TokenListener listener);
 }

@@ -67,6 +67,22 @@ public final class Session extends NativeResource {
         return run(null, LlmedgeException.requireNonNull(promptTokens, "promptTokens"), null, options, listener);
     }
 
+    /**
+     * Generate from a raw prompt with images: one {@code <__media__>} marker per image, or none
+     * (then the images go first). Needs {@link Model#loadMmproj(String)} (code 17); an empty list
+     * is code 1.
+     */
+    public Completion generateWithImages(String prompt, List<Image> images, GenerateOptions options) {
+        Image[] array = LlmedgeException.requireNonNull(images, "images").toArray(new Image[0]);
+        long h = acquire();
+        try {
+            return NativeBridge.sessionGenerateWithImages(h, LlmedgeException.requireNonNull(prompt, "prompt"), array,
+                    options, null);
+        } finally {
+            release();
+        }
+    }
+
     /** Render {@code messages} with the chat template and generate the assistant's reply. */
     public Completion chat(List<ChatMessage> messages, GenerateOptions options) {
         return chat(messages, options, null);
