@@ -2,7 +2,7 @@
 # Install the system packages llmedge builds and tests with (Debian/Ubuntu). Idempotent:
 # does nothing when everything is present. Rust itself must already be installed (rustup).
 set -euo pipefail
-packages=(libclang-dev clang cmake ninja-build pkg-config valgrind libgtest-dev python3-venv redis-server)
+packages=(libclang-dev clang cmake ninja-build pkg-config valgrind libgtest-dev python3-venv redis-server strace iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
