@@ -87,6 +87,9 @@ pub struct ServeArgs {
     /// Require this API key (repeatable; tenant "default", no rate limit).
     #[arg(long = "api-key")]
     api_keys: Vec<String>,
+    /// Check the configuration (syntax, references, values) and exit without serving.
+    #[arg(long)]
+    check_config: bool,
 }
 
 impl ServeArgs {
@@ -185,6 +188,16 @@ impl AppState {
 /// Run the server until SIGTERM or Ctrl-C.
 pub fn run(args: &ServeArgs) -> Result<(), Error> {
     let config = args.config()?;
+    if args.check_config {
+        println!(
+            "configuration OK: {} model(s), {} route(s), {} API key(s), binds {}",
+            config.models.len(),
+            config.routes.len(),
+            config.api_keys.len(),
+            config.server.bind
+        );
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)
@@ -415,7 +428,7 @@ async fn chat_completions(
                 .is_some_and(|o| o.include_usage),
             route_text,
         };
-        run_job(state.clone(), caller, job).await
+        run_job(state.clone(), caller, client_request_id(&headers)?, job).await
     }
     .await;
     finish(&state, "chat_completions", result)
@@ -461,7 +474,7 @@ async fn completions(State(state): State<Shared>, headers: HeaderMap, body: Byte
                 .is_some_and(|o| o.include_usage),
             route_text,
         };
-        run_job(state.clone(), caller, job).await
+        run_job(state.clone(), caller, client_request_id(&headers)?, job).await
     }
     .await;
     finish(&state, "completions", result)
@@ -584,7 +597,32 @@ impl Drop for CancelOnDrop {
     }
 }
 
-async fn run_job(state: Shared, caller: Caller, job: Job) -> Result<Response, ApiError> {
+/// The caller's own request id (`X-Request-Id`), used as the audit record's request id so the
+/// caller's logs and the audit log can be matched (`<id>.<choice>` when a request has several
+/// choices).
+fn client_request_id(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("x-request-id") else {
+        return Ok(None);
+    };
+    let id = value.to_str().unwrap_or_default();
+    let valid = (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    if !valid {
+        return Err(ApiError::bad_request(
+            "x-request-id must be 1 to 128 characters of letters, digits and ._:-",
+        ));
+    }
+    Ok(Some(id.to_owned()))
+}
+
+async fn run_job(
+    state: Shared,
+    caller: Caller,
+    request_id: Option<String>,
+    job: Job,
+) -> Result<Response, ApiError> {
     let started = Instant::now();
     let (tx, rx) = mpsc::unbounded_channel();
     let worker = state.clone();
@@ -611,6 +649,10 @@ async fn run_job(state: Shared, caller: Caller, job: Job) -> Result<Response, Ap
             if let Some(seed) = options.seed {
                 options.seed = Some(seed.wrapping_add(index as u32) % u32::MAX);
             }
+            options.request_id = request_id.as_ref().map(|id| match n {
+                1 => id.clone(),
+                _ => format!("{id}.{index}"),
+            });
             let request = EngineRequest {
                 input,
                 options,
