@@ -9,7 +9,7 @@ QUESTION ?= In two sentences, why do hospitals run language models on their own 
 VENV ?= $(CURDIR)/.venv
 FIXTURES := models/cache/fixtures
 
-.PHONY: fixtures reference-tools deps build models demo install header header-check lint test test-rust test-c test-python test-java bench clean
+.PHONY: fixtures reference-tools llama-server deps build models demo install header header-check lint test test-rust test-c test-python test-java test-deploy bench clean
 
 deps:
 	./scripts/install-deps.sh
@@ -67,8 +67,15 @@ test-python: fixtures
 test-java: fixtures
 	./bindings/java/test.sh
 
+## The Kubernetes manifests in deploy/, validated offline against the Kubernetes JSON schemas
+## (strict) and checked for the properties the deployment relies on. Needs no cluster.
+test-deploy:
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r tests/deploy/requirements.txt
+	$(VENV)/bin/python -m pytest -q tests/deploy
+
 ## Everything CI runs.
-test: lint header-check test-rust test-c test-python test-java
+test: lint header-check test-rust test-c test-python test-java test-deploy
 
 ## Side-by-side speed against llama.cpp's own llama-bench, and the cost of grammar, safety
 ## and audit; writes BENCHMARKS.md.
