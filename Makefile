@@ -36,6 +36,10 @@ fixtures: models
 reference-tools: build
 	./bench/build-llama-tools.sh llama-export-lora llama-perplexity llama-quantize
 
+## llama.cpp's llama-server, the reference of the serving benchmark (.bench/llama-server/build/bin).
+llama-server: build
+	./bench/build-llama-tools.sh llama-server
+
 ## The main job: build, fetch the default model, stream an answer.
 demo: build
 	$(LLMEDGE) run "$(QUESTION)"
@@ -77,12 +81,13 @@ test-deploy:
 ## Everything CI runs.
 test: lint header-check test-rust test-c test-python test-java test-deploy
 
-## Side-by-side speed against llama.cpp's own llama-bench, and the cost of grammar, safety
-## and audit; writes BENCHMARKS.md.
-bench: build fixtures reference-tools
+## Side-by-side speed against llama.cpp's own llama-bench and llama-server, and the cost of
+## grammar, safety and audit; writes BENCHMARKS.md.
+bench: build fixtures reference-tools llama-server
 	python3 bench/bench.py --llmedge $(LLMEDGE) --reference $(CARGO_TARGET_DIR)/release/examples/llama_reference
 	python3 bench/features_bench.py --examples $(CARGO_TARGET_DIR)/release/examples
 	python3 bench/lora_bench.py --llmedge $(LLMEDGE)
+	python3 bench/serving_bench.py --llmedge $(LLMEDGE)
 
 clean:
 	$(CARGO) clean
