@@ -4,10 +4,13 @@
 # - Most tools: the crate's vendored llama.cpp lacks the tool sources, so they are overlaid from
 #   the llama-cpp-python sdist on PyPI and built against the crate's own llama.cpp (same version).
 #   Output: .bench/llama.cpp/build/bin
-# - llama-server does not compile against the crate's tree (API drift between the two), so it is
-#   built from the sdist's own complete llama.cpp tree, the nearest llama.cpp release that a
-#   package registry serves; same CPU flags (GGML_NATIVE), no TLS, no web UI (nothing is
-#   downloaded at configure or build time). Output: .bench/llama-server/build/bin/llama-server
+# - llama-server does not compile against the crate's common/ library (API drift), so it is
+#   assembled from the sdist's llama.cpp tree (server, common/, vendor/, CMake) with the crate's
+#   own llama.cpp library in place of the sdist's (include/, src/, ggml/; the crate's headers
+#   are a superset): the inference code is exactly what llmedge links, the server's scheduling
+#   is that of the sdist's release, the nearest one a package registry serves. Same CPU flags
+#   (GGML_NATIVE); no TLS, no web UI, nothing downloaded at configure or build time.
+#   Output: .bench/llama-server/build/bin/llama-server
 # Usage: bench/build-llama-tools.sh [TARGET...]   (default: llama-bench). JOBS=N sets parallelism.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -28,9 +31,9 @@ if [ ! -d "llama_cpp_python-$sdist_version" ]; then
     python3 -m pip download --no-deps --no-binary :all: "llama-cpp-python==$sdist_version" -d . -q
   tar xzf "llama_cpp_python-$sdist_version.tar.gz"
 fi
+crate_src="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/llama-cpp-sys-2-"$sys_version"/llama.cpp | head -n1)"
+[ -d "$crate_src" ] || { echo "llama-cpp-sys-2 $sys_version sources not found; run cargo build first" >&2; exit 1; }
 if [ "${#tools[@]}" -gt 0 ]; then
-  crate_src="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/llama-cpp-sys-2-"$sys_version"/llama.cpp | head -n1)"
-  [ -d "$crate_src" ] || { echo "llama-cpp-sys-2 $sys_version sources not found; run cargo build first" >&2; exit 1; }
   if [ ! -f llama.cpp/.overlaid ]; then
     rm -rf llama.cpp
     cp -r "$crate_src" llama.cpp
@@ -46,11 +49,19 @@ if [ "${#tools[@]}" -gt 0 ]; then
   echo "built: ${tools[*]} in $work/llama.cpp/build/bin"
 fi
 if [ "$server" = 1 ]; then
-  cmake -S "llama_cpp_python-$sdist_version/vendor/llama.cpp" -B llama-server/build -G Ninja \
+  if [ ! -f llama-server/src/.assembled ]; then
+    rm -rf llama-server
+    mkdir -p llama-server
+    cp -r "llama_cpp_python-$sdist_version/vendor/llama.cpp" llama-server/src
+    rm -rf llama-server/src/include llama-server/src/src llama-server/src/ggml
+    cp -r "$crate_src/include" "$crate_src/src" "$crate_src/ggml" llama-server/src/
+    touch llama-server/src/.assembled
+  fi
+  cmake -S llama-server/src -B llama-server/build -G Ninja \
     -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=OFF \
     -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF \
     -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF \
     -DLLAMA_BUILD_NUMBER=0 >/dev/null
   cmake --build llama-server/build --target llama-server -j "$jobs"
-  echo "built: llama-server (llama-cpp-python $sdist_version's llama.cpp) in $work/llama-server/build/bin"
+  echo "built: llama-server (llama-cpp-python $sdist_version's server over llama-cpp-sys-2 $sys_version's llama.cpp) in $work/llama-server/build/bin"
 fi

@@ -39,7 +39,7 @@ from bench import ROOT, cpu_name, replace_section
 
 LLAMA_SERVER = ROOT / ".bench/llama-server/build/bin/llama-server"
 LOGS = ROOT / ".bench/serving"
-SDIST = "llama-cpp-python 0.3.36"
+SDIST = "llama-cpp-python 0.3.36"  # as in bench/build-llama-tools.sh
 LLMEDGE, LLAMA = "llmedge", "llama-server"
 
 TOPICS = [
@@ -72,6 +72,13 @@ QUESTIONS = [
     "May a summary include the patient's address?",
     "How are recommendations formatted?",
 ]
+
+
+def sys_crate():
+    for line in (ROOT / "Cargo.toml").read_text().splitlines():
+        if line.startswith("llama-cpp-sys-2 = "):
+            return "llama-cpp-sys-2 " + line.split('"')[1].lstrip("=")
+    return "llama-cpp-sys-2"
 
 
 def free_port():
@@ -431,8 +438,9 @@ def write_section(args, concurrency, rounds, names, llmedge_ok, load):
 Model `{Path(args.model).name}`, {args.threads} threads, {args.slots} slots × {args.ctx_size} tokens of context
 per slot, both servers on 127.0.0.1 driven by the same client (OpenAI chat completions streamed over SSE,
 greedy, `max_tokens` {args.max_tokens} with `ignore_eos`, a distinct short prompt per request), prompt caching
-at each server's default, llmedge's safety layer {safety}. llama-server is llama.cpp's own, from {SDIST}'s
-llama.cpp tree with `GGML_NATIVE` (the nearest release a registry serves to the llama.cpp llmedge links).
+at each server's default, llmedge's safety layer {safety}. llama-server is llama.cpp's own: the server and
+common library of {SDIST}'s llama.cpp (the nearest release a package registry serves) over the very
+llama.cpp library llmedge links ({sys_crate()}), `GGML_NATIVE` (`bench/build-llama-tools.sh`).
 Rounds: {args.rounds}, the server order alternating; ratios are medians of per-round ratios. Machine:
 {cpu_name()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, load average {load:.2f} at the start.
 Measured {datetime.date.today().isoformat()}.
