@@ -9,7 +9,7 @@ QUESTION ?= In two sentences, why do hospitals run language models on their own 
 VENV ?= $(CURDIR)/.venv
 FIXTURES := models/cache/fixtures
 
-.PHONY: fixtures reference-tools deps build models demo install header header-check lint test test-rust test-c test-python test-java test-server bench clean
+.PHONY: fixtures reference-tools llama-server deps build models demo install header header-check lint test test-rust test-c test-python test-java test-server test-deploy bench clean
 
 deps:
 	./scripts/install-deps.sh
@@ -37,6 +37,10 @@ fixtures: models
 ## perplexity and quantization tests (.bench/llama.cpp/build/bin).
 reference-tools: build
 	./bench/build-llama-tools.sh llama-export-lora llama-perplexity llama-quantize
+
+## llama.cpp's llama-server, the reference of the serving benchmark (.bench/llama-server/build/bin).
+llama-server: build
+	./bench/build-llama-tools.sh llama-server
 
 ## The main job: build, fetch the default model, stream an answer.
 demo: build
@@ -73,16 +77,24 @@ test-java: fixtures
 test-server: fixtures
 	./tests/server/run.sh
 
-## Everything CI runs.
-test: lint header-check test-rust test-c test-python test-java test-server
+## The Kubernetes manifests in deploy/, validated offline against the Kubernetes JSON schemas
+## (strict) and checked for the properties the deployment relies on. Needs no cluster.
+test-deploy: build
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r tests/deploy/requirements.txt
+	$(VENV)/bin/python -m pytest -q tests/deploy
 
-## Side-by-side speed against llama.cpp's own llama-bench, the cost of grammar, safety
-## and audit, and the saving of the image-embedding cache; writes BENCHMARKS.md.
-bench: build fixtures reference-tools
+## Everything CI runs.
+test: lint header-check test-rust test-c test-python test-java test-server test-deploy
+
+## Side-by-side speed against llama.cpp's own llama-bench and llama-server, the cost of
+## grammar, safety and audit, and the saving of the image-embedding cache; writes BENCHMARKS.md.
+bench: build fixtures reference-tools llama-server
 	python3 bench/bench.py --llmedge $(LLMEDGE) --reference $(CARGO_TARGET_DIR)/release/examples/llama_reference
 	python3 bench/features_bench.py --examples $(CARGO_TARGET_DIR)/release/examples
 	python3 bench/lora_bench.py --llmedge $(LLMEDGE)
 	python3 bench/vision_bench.py --examples $(CARGO_TARGET_DIR)/release/examples
+	python3 bench/serving_bench.py --llmedge $(LLMEDGE)
 
 clean:
 	$(CARGO) clean
