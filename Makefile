@@ -9,6 +9,8 @@ QUESTION ?= In two sentences, why do hospitals run language models on their own 
 VENV ?= $(CURDIR)/.venv
 FIXTURES := models/cache/fixtures
 
+
+.PHONY: soak
 .PHONY: fixtures reference-tools llama-server deps build models demo install header header-check lint test test-rust test-c test-python test-java test-server test-deploy bench clean
 
 deps:
@@ -76,6 +78,11 @@ test-java: fixtures
 ## `llmedge serve` with the official openai client, a real redis-server and real processes.
 test-server: fixtures
 	./tests/server/run.sh
+
+## The full soak of `llmedge serve`: 10,000 requests with cancellations, disconnects and
+## malformed bodies; RSS bound, one audit record per request, chain verified.
+soak: build models
+	$(VENV)/bin/python tests/server/soak.py --requests 10000
 
 ## The Kubernetes manifests in deploy/, validated offline against the Kubernetes JSON schemas
 ## (strict) and checked for the properties the deployment relies on. Needs no cluster.

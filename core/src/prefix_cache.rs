@@ -121,6 +121,12 @@ impl PrefixCache {
         }
     }
 
+    /// Drop every entry.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
     /// Bytes held now.
     pub fn bytes(&self) -> usize {
         self.bytes

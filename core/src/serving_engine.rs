@@ -901,8 +901,46 @@ struct Worker {
 }
 
 impl Worker {
+    /// The scheduler loop. A panic inside a step (a bug) must not leave requests waiting on a
+    /// dead thread: the requests in slots fail with [`Error::Internal`], every cache is
+    /// emptied (its content is unknown), and scheduling goes on.
     fn run(mut self) {
         loop {
+            let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.iteration()));
+            match step {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(panic) => {
+                    let why = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    tracing::error!("llmedge engine: a scheduling step panicked: {why}");
+                    self.recover(&why);
+                }
+            }
+        }
+    }
+
+    fn recover(&mut self, why: &str) {
+        for i in 0..self.slots.len() {
+            let e = Error::Internal(format!("the engine's scheduler failed: {why}"));
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.finish(i, Outcome::Failed(e))
+            }));
+            self.slots[i].cache = SeqCache::default();
+        }
+        self.ctx.clear_kv_cache();
+        self.prefix.clear();
+        self.applied.clear();
+        let _ = self.ctx.set_lora_adapters(&[]);
+        self.group = None;
+    }
+
+    /// One turn of the loop; `true` once the engine has stopped.
+    fn iteration(&mut self) -> bool {
+        {
             let (incoming, expired, closing) = self.collect();
             for (queued, timed_out) in expired {
                 self.end_queued(queued, timed_out);
@@ -926,10 +964,11 @@ impl Worker {
                 let mut queue = self.shared.lock();
                 if queue.closing != Closing::Open && queue.len == 0 {
                     queue.stopped = true;
-                    return;
+                    return true;
                 }
             }
         }
+        false
     }
 
     fn active(&self) -> usize {
@@ -1051,10 +1090,12 @@ impl Worker {
                 let (src, _) = busy.expect("busy candidate");
                 self.copy_slot(src, victim);
             } else {
-                let (index, _) = host.expect("host candidate");
-                let slot = &mut self.slots[victim];
-                self.prefix
-                    .restore(index, &mut self.ctx, victim as i32, &mut slot.cache);
+                // Saving the victim's cache may have changed the host cache: look again.
+                if let Some((index, _)) = self.prefix.best(prompt, key) {
+                    let slot = &mut self.slots[victim];
+                    self.prefix
+                        .restore(index, &mut self.ctx, victim as i32, &mut slot.cache);
+                }
             }
             victim
         };
