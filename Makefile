@@ -9,9 +9,7 @@ QUESTION ?= In two sentences, why do hospitals run language models on their own 
 VENV ?= $(CURDIR)/.venv
 FIXTURES := models/cache/fixtures
 
-
-.PHONY: soak
-.PHONY: fixtures reference-tools llama-server deps build models demo install header header-check lint test test-rust test-c test-python test-java test-server test-deploy bench clean
+.PHONY: fixtures reference-tools llama-server deps build models demo install header header-check lint test test-rust test-c test-python test-java test-server test-deploy soak bench clean
 
 deps:
 	./scripts/install-deps.sh
