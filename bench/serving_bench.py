@@ -12,7 +12,10 @@ server in turn (the order alternates between rounds): start, warm up, then
   2. the sequential baseline: the same N requests one after another;
   3. time to first token with a ~1,000-token system prompt: cold (a system prompt the server
      has never seen) and on a prefix hit (the same system prompt, another question);
-then stop. Prompt caching is left at each server's default. The batched ceiling is llmedge's
+then stop. Prompt caching is left at each server's default. Then, llmedge alone: mixed LoRA
+adapters, 8 streams at once on a server with two adapters (the seeded fixtures), all on the
+bare model, all on one adapter, half on each adapter, and a third each on bare/a/b, since
+llama.cpp applies adapters per context and the engine decodes one adapter group at a time. The batched ceiling is llmedge's
 own prompt-processing speed (`llmedge bench`, pp512) on the same model and threads, measured
 in every round. Ratios are taken within a round and summarised by their median (the machine's
 speed drifts between runs).
@@ -284,6 +287,69 @@ def measure_server(server, client, concurrency, ttft_reps, tag):
         return res
 
 
+ADAPTER_MIXES = {
+    "all bare": ["bare"],
+    "all adapter a": ["a"],
+    "a / b alternating": ["a", "b"],
+    "bare / a / b": ["bare", "a", "b"],
+}
+
+
+def adapter_server(args, lora_dir):
+    """llmedge serve with adapters a and b loaded; the routes bare, a and b select them."""
+    def argv(port):
+        config = LOGS / "adapters.toml"
+        config.write_text(f"""[server]
+bind = "127.0.0.1:{port}"
+[[models]]
+id = "smollm2"
+path = "{args.model}"
+slots = {args.slots}
+n_ctx = {args.ctx_size}
+threads = {args.threads}
+[[models.adapters]]
+name = "a"
+path = "{lora_dir / 'lora_smollm2_a.gguf'}"
+[[models.adapters]]
+name = "b"
+path = "{lora_dir / 'lora_smollm2_b.gguf'}"
+[[routes]]
+name = "bare"
+model = "smollm2"
+default = true
+[[routes]]
+name = "a"
+model = "smollm2"
+adapters = [{{ name = "a" }}]
+[[routes]]
+name = "b"
+model = "smollm2"
+adapters = [{{ name = "b" }}]
+[safety]
+enabled = false
+[cache]
+backend = "none"
+""")
+        return [args.llmedge, "serve", "--config", config]
+    return Server("llmedge-adapters", argv, "/ready")
+
+
+def measure_adapters(server, client, streams, rounds):
+    """Aggregate tok/s of `streams` concurrent requests per adapter mix, `rounds` times each."""
+    out = {mix: [] for mix in ADAPTER_MIXES}
+    with server as s:
+        client.concurrent(s.port, client.short_bodies("a", 2))  # warm-up
+        for _ in range(rounds):
+            for mix, routes in ADAPTER_MIXES.items():
+                bodies = client.short_bodies("bare", streams)
+                for i, b in enumerate(bodies):
+                    b["model"] = routes[i % len(routes)]
+                tps, _ = client.concurrent(s.port, bodies)
+                out[mix].append(tps)
+                print(f"  adapters: {mix:<18} {streams} streams {tps:7.1f} tok/s", file=sys.stderr)
+    return out
+
+
 def has_serve(exe):
     try:
         return subprocess.run([exe, "serve", "--help"], capture_output=True, timeout=30).returncode == 0
@@ -367,10 +433,30 @@ def main():
             r[name] = measure_server(servers[name], client, concurrency, args.ttft_reps, f"r{rnd}")
         rounds.append(r)
 
-    write_section(args, concurrency, rounds, list(servers), llmedge_ok, load)
+    adapters = None
+    lora_dir = ROOT / "models/cache/fixtures/lora"
+    if llmedge_ok and (lora_dir / "lora_smollm2_b.gguf").exists():
+        adapters = measure_adapters(adapter_server(args, lora_dir), client, 8, args.rounds)
+    elif llmedge_ok:
+        print(f"no LoRA fixtures in {lora_dir} (make fixtures): mixed adapters not measured", file=sys.stderr)
+
+    write_section(args, concurrency, rounds, list(servers), llmedge_ok, load, adapters)
 
 
-def write_section(args, concurrency, rounds, names, llmedge_ok, load):
+def adapter_table(adapters):
+    if adapters is None:
+        return "Mixed adapters: not measured (no LoRA fixtures; `make fixtures`)."
+    bare = med(adapters["all bare"])
+    rows = [f"| {mix} | {len(ADAPTER_MIXES[mix])} | {med(xs):.1f} | {med(xs) / bare:.2f} |" for mix, xs in adapters.items()]
+    return f"""Mixed LoRA adapters, llmedge alone (8 concurrent streams, two rank-8 adapters loaded, safety off; median
+of the rounds): requests naming different adapter sets form groups, decoded one group at a time.
+
+| mix | adapter groups | tok/s | vs all bare |
+|---|---|---|---|
+{chr(10).join(rows)}"""
+
+
+def write_section(args, concurrency, rounds, names, llmedge_ok, load, adapters=None):
     def series(name, key, n=None):
         return [r[name][key][n] if n is not None else r[name][key] for r in rounds]
 
@@ -461,10 +547,13 @@ prompt never seen before; hit: the same system prompt, another question):
 |---|---|---|---|---|---|---|
 {chr(10).join(ttft_rows)}
 
+{adapter_table(adapters)}
+
 Goals (issue #11):
 {chr(10).join(goals)}
 
 Raw per-round figures (seconds for TTFT): `{json.dumps(rounded(rounds))}`
+{'' if adapters is None else f"Raw mixed-adapter tok/s: `{json.dumps(rounded(adapters))}`"}
 """
     out = Path(args.out)
     text = out.read_text() if out.exists() else "# llmedge benchmarks\n"

@@ -83,6 +83,22 @@ typedef enum llmedge_status {
   LLMEDGE_STATUS_CHECKSUM_MISMATCH = 51,
   LLMEDGE_STATUS_FETCH = 52,
   LLMEDGE_STATUS_CLOSED = 60,
+  /**
+   * The serving engine's queue is full: try again later.
+   */
+  LLMEDGE_STATUS_BUSY = 70,
+  /**
+   * The request ran past its deadline (queued or generating).
+   */
+  LLMEDGE_STATUS_TIMEOUT = 71,
+  /**
+   * A saved session state is corrupt or belongs to another model or adapter set.
+   */
+  LLMEDGE_STATUS_STATE = 72,
+  /**
+   * A server configuration file is invalid (the message names the file and line).
+   */
+  LLMEDGE_STATUS_CONFIG = 73,
   LLMEDGE_STATUS_INTERNAL = 98,
   LLMEDGE_STATUS_PANIC = 99,
 } llmedge_status;
@@ -175,6 +191,17 @@ typedef struct llmedge_chat_messages llmedge_chat_messages;
 typedef struct llmedge_completion llmedge_completion;
 
 /**
+ * A continuous-batching engine on one model (a scheduler thread and one llama.cpp context
+ * with a KV stream per slot). Opaque, thread-safe.
+ */
+typedef struct llmedge_engine llmedge_engine;
+
+/**
+ * Options for `llmedge_engine_new` (an opaque builder).
+ */
+typedef struct llmedge_engine_options llmedge_engine_options;
+
+/**
  * Options for `llmedge_model_perplexity` (an opaque builder).
  */
 typedef struct llmedge_eval_options llmedge_eval_options;
@@ -229,6 +256,12 @@ typedef struct llmedge_prompt_template llmedge_prompt_template;
 typedef struct llmedge_quantize_options llmedge_quantize_options;
 
 /**
+ * A submitted request: its id, its cancel switch and (once it ended) its result. Opaque,
+ * thread-safe.
+ */
+typedef struct llmedge_request llmedge_request;
+
+/**
  * A compiled safety policy: lexicons, PII rules. Opaque, immutable.
  */
 typedef struct llmedge_safety llmedge_safety;
@@ -249,17 +282,29 @@ typedef struct llmedge_session_options llmedge_session_options;
 typedef struct llmedge_template_library llmedge_template_library;
 
 /**
- * A token id in the model's vocabulary (0 .. n_vocab).
- */
-typedef int32_t llmedge_token;
-
-/**
  * Streaming callback: receives each piece of generated text (UTF-8, never a partial
  * character, not NUL-terminated, valid only during the call) and `user_data`.
  * Return `true` to continue, `false` to stop (the completion then reports
- * `LLMEDGE_FINISH_CANCELLED`). Called on the thread that called the generate function.
+ * `LLMEDGE_FINISH_CANCELLED`). Session functions call it on the thread that called them;
+ * engine functions on the engine's scheduler thread (see `llmedge_engine_submit`).
  */
 typedef bool (*llmedge_piece_callback)(const char *piece, size_t len, void *user_data);
+
+/**
+ * Called once when a request ends, on the engine's scheduler thread. `status` is
+ * `LLMEDGE_STATUS_OK` with `completion` the result (borrowed: valid only during the call;
+ * `llmedge_request_wait` gives an owned copy), or the failure (`LLMEDGE_STATUS_TIMEOUT`,
+ * `LLMEDGE_STATUS_DECODE`, ...) with `completion` NULL and `llmedge_last_error()` the message
+ * on this thread. A cancelled request is a success with `LLMEDGE_FINISH_CANCELLED`.
+ */
+typedef void (*llmedge_done_callback)(enum llmedge_status status,
+                                      const struct llmedge_completion *completion,
+                                      void *user_data);
+
+/**
+ * A token id in the model's vocabulary (0 .. n_vocab).
+ */
+typedef int32_t llmedge_token;
 
 /**
  * Progress of a long tool call: `done` of `total` tensors are finished, then `user_data`.
@@ -298,6 +343,292 @@ const char *llmedge_last_error(size_t *out_len);
  * A static name for a status ("ok", "model_not_found", ...), or "unknown". Thread-safe.
  */
 const char *llmedge_status_name(int32_t status);
+
+/**
+ * Create engine options with defaults: 4 slots, a queue of 64, no deadline, a 256 MiB host
+ * prefix cache for prefixes of at least 32 tokens, adapter groups switched every 16 steps,
+ * and the session defaults of `llmedge_session_options_new` (each slot's context is `n_ctx`;
+ * `n_batch`, default 512, is the most tokens one decode step evaluates). The caller owns the
+ * result and frees it with `llmedge_engine_options_free`. Returns NULL only on an internal
+ * panic.
+ */
+struct llmedge_engine_options *llmedge_engine_options_new(void);
+
+/**
+ * Free engine options. NULL is a no-op. Must not be called twice on the same pointer.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_engine_options`.
+ */
+void llmedge_engine_options_free(struct llmedge_engine_options *options);
+
+/**
+ * Use a copy of `session_options` for the engine's per-sequence settings: `n_ctx` (each
+ * slot's context window), `n_batch` (tokens per decode step; at least the number of slots),
+ * threads, chat template, safety policy, audit log, tenant, default LoRA adapters and prefix
+ * reuse. Later changes to `session_options` do not affect these options.
+ *
+ * Returns `LLMEDGE_STATUS_NULL_ARG` for NULL pointers. Not thread-safe with other changes to
+ * the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_engine_options`; `session_options` NULL or live.
+ */
+enum llmedge_status llmedge_engine_options_set_session_options(struct llmedge_engine_options *options,
+                                                               const struct llmedge_session_options *session_options);
+
+/**
+ * Sequences decoded together (1..=256, checked by `llmedge_engine_new`; default 4). Each has
+ * its own KV stream of `n_ctx` positions.
+ *
+ * Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+ * to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_engine_options`.
+ */
+enum llmedge_status llmedge_engine_options_set_slots(struct llmedge_engine_options *options,
+                                                     uint32_t slots);
+
+/**
+ * Most requests waiting for a slot (default 64); one more is refused with
+ * `LLMEDGE_STATUS_BUSY`.
+ *
+ * Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+ * to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_engine_options`.
+ */
+enum llmedge_status llmedge_engine_options_set_max_queue(struct llmedge_engine_options *options,
+                                                         uint32_t max_queue);
+
+/**
+ * Deadline of every request, in milliseconds from its submission, unless the request names
+ * its own (0 = none, the default). A request past its deadline, queued or generating, ends
+ * with `LLMEDGE_STATUS_TIMEOUT`.
+ *
+ * Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+ * to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_engine_options`.
+ */
+enum llmedge_status llmedge_engine_options_set_timeout_ms(struct llmedge_engine_options *options,
+                                                          uint64_t timeout_ms);
+
+/**
+ * Host memory for cached prompt prefixes, in bytes (default 256 MiB; 0 turns the host cache
+ * off, the slots still keep their own last prefix).
+ *
+ * Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+ * to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_engine_options`.
+ */
+enum llmedge_status llmedge_engine_options_set_prefix_cache_bytes(struct llmedge_engine_options *options,
+                                                                  uint64_t bytes);
+
+/**
+ * Shortest prefix worth a host-cache entry, in tokens (default 32).
+ *
+ * Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+ * to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_engine_options`.
+ */
+enum llmedge_status llmedge_engine_options_set_prefix_cache_min_tokens(struct llmedge_engine_options *options,
+                                                                       uint32_t tokens);
+
+/**
+ * Decode steps one LoRA adapter group runs while requests of another adapter set wait
+ * (default 16; at least 1, checked by `llmedge_engine_new`).
+ *
+ * Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+ * to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_engine_options`.
+ */
+enum llmedge_status llmedge_engine_options_set_adapter_quantum(struct llmedge_engine_options *options,
+                                                               uint32_t steps);
+
+/**
+ * Create an engine on `model` and start its scheduler thread. `options` may be NULL for the
+ * defaults (read during the call only). On success `*out_engine` is owned by the caller
+ * (free with `llmedge_engine_free`); it keeps the model's weights alive on its own. Errors:
+ * `LLMEDGE_STATUS_INVALID_ARGUMENT` (slots outside 1..=256, `n_batch` below the slots, an
+ * adapter quantum of 0, ...), `LLMEDGE_STATUS_OUT_OF_MEMORY` (slots × n_ctx do not fit),
+ * `LLMEDGE_STATUS_CONTEXT_CREATE`. Thread-safe.
+ *
+ * # Safety
+ * `model` must be NULL or live; `options` NULL or live; `out_engine` NULL or writable.
+ */
+enum llmedge_status llmedge_engine_new(const struct llmedge_model *model,
+                                       const struct llmedge_engine_options *options,
+                                       struct llmedge_engine **out_engine);
+
+/**
+ * Free an engine: cancel every queued and running request (each still gets its `on_done`,
+ * finish reason `LLMEDGE_FINISH_CANCELLED`), wait for the scheduler thread to end, and release
+ * the context. NULL is a no-op. Must not be called twice, nor while another thread uses the
+ * engine. Request handles stay valid. Called from a request callback, the shutdown happens on
+ * a new thread once the callback has returned.
+ *
+ * # Safety
+ * `engine` must be NULL or a live engine not in use by another thread.
+ */
+void llmedge_engine_free(struct llmedge_engine *engine);
+
+/**
+ * Stop accepting requests and wait for the scheduler to end: with `drain`, after every
+ * queued and running request has finished; without, after cancelling them all (each still
+ * gets its `on_done`). Later submissions fail with `LLMEDGE_STATUS_CLOSED`; the engine must
+ * still be freed. Idempotent. `LLMEDGE_STATUS_INVALID_ARGUMENT` inside a request callback.
+ * Thread-safe.
+ *
+ * # Safety
+ * `engine` must be NULL or live.
+ */
+enum llmedge_status llmedge_engine_shutdown(const struct llmedge_engine *engine, bool drain);
+
+/**
+ * The engine's counters as JSON: `slots`, `active`, `queued`, `finished`, `rejected_busy`,
+ * `timed_out`, `prompt_tokens`, `cached_prompt_tokens`, `generated_tokens`, `decode_steps`,
+ * `prefix_cache_entries`, `prefix_cache_bytes`. `*out_json` is caller-owned (free with
+ * `llmedge_string_free`). Thread-safe.
+ *
+ * # Safety
+ * `engine` must be NULL or live; out-pointers NULL or writable.
+ */
+enum llmedge_status llmedge_engine_stats_json(const struct llmedge_engine *engine,
+                                              char **out_json,
+                                              size_t *out_len);
+
+/**
+ * Submit a raw text prompt (UTF-8, `prompt_len` bytes; the model's BOS is added and
+ * special-token text parsed) and return at once. `options` may be NULL for defaults;
+ * `timeout_ms` is the request's deadline from now (0 = the engine's). The safety check,
+ * option and grammar validation, the context fit and the queue space are checked here:
+ * `LLMEDGE_STATUS_BUSY` when the queue is full, `LLMEDGE_STATUS_CLOSED` after shutdown,
+ * `LLMEDGE_STATUS_CONTEXT_OVERFLOW`, `LLMEDGE_STATUS_INVALID_ARGUMENT`,
+ * `LLMEDGE_STATUS_GRAMMAR`, ...; then no callback is ever called.
+ *
+ * Once accepted, `on_piece` (may be NULL) receives each piece of text as it is generated
+ * (see `llmedge_piece_callback`; returning false cancels the request, which then holds
+ * exactly the pieces delivered), and `on_done` (may be NULL) is called exactly once at the
+ * end. Both run on the engine's scheduler thread (a request the safety policy refuses is
+ * answered at once, on this thread, before this function returns), with `user_data`, which
+ * must stay valid until `on_done` has returned (or `llmedge_request_wait` has). They must not
+ * unwind (throw) and should return quickly: every request of the engine waits for them.
+ *
+ * On success `*out_request` (unless `out_request` is NULL: callbacks only) is a new handle
+ * owned by the caller (free with `llmedge_request_free`). Thread-safe.
+ *
+ * # Safety
+ * `engine` NULL or live; `prompt` NULL or `prompt_len` readable bytes; `options` NULL or live;
+ * the callbacks NULL or callable with `user_data` on another thread; `out_request` NULL or
+ * writable.
+ */
+enum llmedge_status llmedge_engine_submit(const struct llmedge_engine *engine,
+                                          const char *prompt,
+                                          size_t prompt_len,
+                                          const struct llmedge_generate_options *options,
+                                          uint64_t timeout_ms,
+                                          llmedge_piece_callback on_piece,
+                                          llmedge_done_callback on_done,
+                                          void *user_data,
+                                          struct llmedge_request **out_request);
+
+/**
+ * Like `llmedge_engine_submit`, from token ids used as given (no BOS is added). Ids outside
+ * the vocabulary give `LLMEDGE_STATUS_TOKENIZE`.
+ *
+ * # Safety
+ * As for `llmedge_engine_submit`; `tokens` NULL or `n_tokens` readable ids.
+ */
+enum llmedge_status llmedge_engine_submit_tokens(const struct llmedge_engine *engine,
+                                                 const llmedge_token *tokens,
+                                                 size_t n_tokens,
+                                                 const struct llmedge_generate_options *options,
+                                                 uint64_t timeout_ms,
+                                                 llmedge_piece_callback on_piece,
+                                                 llmedge_done_callback on_done,
+                                                 void *user_data,
+                                                 struct llmedge_request **out_request);
+
+/**
+ * Like `llmedge_engine_submit`, for a conversation rendered with the engine's chat template
+ * (the model's own unless set in the session options); the messages are copied.
+ * `LLMEDGE_STATUS_NO_CHAT_TEMPLATE` when the model has none and none was set.
+ *
+ * # Safety
+ * As for `llmedge_engine_submit`; `messages` NULL or live.
+ */
+enum llmedge_status llmedge_engine_submit_chat(const struct llmedge_engine *engine,
+                                               const struct llmedge_chat_messages *messages,
+                                               const struct llmedge_generate_options *options,
+                                               uint64_t timeout_ms,
+                                               llmedge_piece_callback on_piece,
+                                               llmedge_done_callback on_done,
+                                               void *user_data,
+                                               struct llmedge_request **out_request);
+
+/**
+ * Free a request handle. NULL is a no-op. Must not be called twice. The request itself goes
+ * on (its callbacks are still called): call `llmedge_request_cancel` first to stop it.
+ *
+ * # Safety
+ * `request` must be NULL or a live handle not in use by another thread.
+ */
+void llmedge_request_free(struct llmedge_request *request);
+
+/**
+ * Cancel the request: a queued one ends without running, a running one before its next
+ * token; it finishes as a success with `LLMEDGE_FINISH_CANCELLED`. A no-op once it has ended.
+ * Thread-safe (also from a callback).
+ *
+ * # Safety
+ * `request` must be NULL or live.
+ */
+enum llmedge_status llmedge_request_cancel(const struct llmedge_request *request);
+
+/**
+ * The request id (as in the audit log and the completion), borrowed from the handle:
+ * `*out_id` points to `*out_len` bytes, NUL-terminated, valid until `llmedge_request_free`.
+ * Thread-safe.
+ *
+ * # Safety
+ * `request` must be NULL or live; out-pointers NULL or writable.
+ */
+enum llmedge_status llmedge_request_id(const struct llmedge_request *request,
+                                       const char **out_id,
+                                       size_t *out_len);
+
+/**
+ * Whether the request has ended (its `on_done` has returned). Thread-safe.
+ *
+ * # Safety
+ * `request` must be NULL or live; `out_done` NULL or writable.
+ */
+enum llmedge_status llmedge_request_done(const struct llmedge_request *request, bool *out_done);
+
+/**
+ * Wait until the request has ended (and its callbacks have returned). On success
+ * `*out_completion` is a new caller-owned copy of the result (free with
+ * `llmedge_completion_free`); a cancelled request is a success with
+ * `LLMEDGE_FINISH_CANCELLED`. Otherwise the request's failure is returned
+ * (`LLMEDGE_STATUS_TIMEOUT`, `LLMEDGE_STATUS_DECODE`, ...) with its message in
+ * `llmedge_last_error()`. May be called any number of times, from any thread, also after the
+ * engine was freed; `LLMEDGE_STATUS_INVALID_ARGUMENT` inside a request callback.
+ *
+ * # Safety
+ * `request` must be NULL or live; `out_completion` NULL or writable.
+ */
+enum llmedge_status llmedge_request_wait(const struct llmedge_request *request,
+                                         struct llmedge_completion **out_completion);
 
 /**
  * Load a GGUF LoRA adapter into `model`, or get the one already loaded from the same file
@@ -737,6 +1068,22 @@ enum llmedge_status llmedge_session_options_set_tenant(struct llmedge_session_op
 enum llmedge_status llmedge_session_options_add_lora(struct llmedge_session_options *options,
                                                      const struct llmedge_lora *lora,
                                                      float scale);
+
+/**
+ * Keep the KV of the last request and evaluate only what a new prompt adds to it (the next
+ * chat turn, a shared system prompt; default true). llama.cpp evaluates one token and a batch
+ * of tokens with different kernels, so a reused prefix can change the low-order bits of later
+ * logits; `false` gives answers bit-for-bit those of a fresh context. For an engine it also
+ * turns off the slots' and the host cache's prefix reuse.
+ *
+ * Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+ * to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_session_options`.
+ */
+enum llmedge_status llmedge_session_options_set_prefix_reuse(struct llmedge_session_options *options,
+                                                             bool on);
 
 /**
  * Create generation options with llmedge's defaults (max_tokens 256, temperature 0.8, top_k 40,
@@ -1322,6 +1669,39 @@ void llmedge_session_free(struct llmedge_session *session);
 enum llmedge_status llmedge_session_cancel(const struct llmedge_session *session);
 
 /**
+ * Save what the session's KV cache holds (the last request's prompt and reply) to the file
+ * `path` (UTF-8, `path_len` bytes), so that this or a later process can continue from it
+ * with `llmedge_session_load_state` without evaluating it again. The file is written to a
+ * temporary name and renamed into place; it names the model's SHA-256 and the session's
+ * adapter set. `LLMEDGE_STATUS_IO` when it cannot be written. Waits for a generation running
+ * on the session (see the module notes on threads).
+ *
+ * # Safety
+ * `session` must be NULL or live; `path` NULL or `path_len` readable bytes.
+ */
+enum llmedge_status llmedge_session_save_state(const struct llmedge_session *session,
+                                               const char *path,
+                                               size_t path_len);
+
+/**
+ * Restore a state saved by `llmedge_session_save_state` from the same model with the same
+ * adapter set: the next request whose prompt starts with the saved tokens evaluates only the
+ * rest. On success `*out_n_tokens` is the number of tokens restored. The file is checked
+ * whole before llama.cpp reads it: a corrupt or truncated file, one from another model or
+ * adapter set, or one larger than the context gives `LLMEDGE_STATUS_STATE` (a missing file
+ * `LLMEDGE_STATUS_IO`), and the session then starts from an empty cache. Waits for a
+ * generation running on the session.
+ *
+ * # Safety
+ * `session` must be NULL or live; `path` NULL or `path_len` readable bytes; `out_n_tokens`
+ * NULL or writable.
+ */
+enum llmedge_status llmedge_session_load_state(const struct llmedge_session *session,
+                                               const char *path,
+                                               size_t path_len,
+                                               size_t *out_n_tokens);
+
+/**
  * Generate from a raw text prompt (UTF-8, `prompt_len` bytes; the model's BOS is added and
  * special-token text is parsed). `options` may be NULL for defaults. `callback` may be NULL;
  * otherwise it receives each piece as it is generated (see `llmedge_piece_callback`).
@@ -1513,6 +1893,17 @@ enum llmedge_status llmedge_completion_finish_reason(const struct llmedge_comple
 enum llmedge_status llmedge_completion_usage(const struct llmedge_completion *completion,
                                              uint32_t *out_prompt_tokens,
                                              uint32_t *out_completion_tokens);
+
+/**
+ * Prompt tokens whose KV was reused from an earlier request instead of being evaluated (a
+ * session's previous turn or a restored state file, an engine slot or its prefix cache);
+ * part of the prompt tokens of `llmedge_completion_usage`.
+ *
+ * # Safety
+ * `completion` must be NULL or live; `out_cached_tokens` NULL or writable.
+ */
+enum llmedge_status llmedge_completion_cached_prompt_tokens(const struct llmedge_completion *completion,
+                                                            uint32_t *out_cached_tokens);
 
 /**
  * One timing figure of the generation; `which` is an `llmedge_timing` value (others give

@@ -8,11 +8,14 @@
 // - Functions the C API documents as returning JSON return it as a std::string, unparsed.
 // Thread rules are those of the C API: Model, PromptTemplate and Safety are thread-safe; a
 // Session runs one generation at a time, and Session::cancel() may be called from any thread.
+// An Engine (continuous batching) and its Requests are thread-safe; an Engine's callbacks run
+// on its scheduler thread.
 #ifndef LLMEDGE_HPP
 #define LLMEDGE_HPP
 
 #include "llmedge.h"
 
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -206,6 +209,8 @@ public:
         detail::check(llmedge_session_options_add_lora(h_.get(), lora.get(), scale));
         return *this;
     }
+    /// Reuse the KV of the last request for a prompt that starts with it (default true).
+    SessionOptions &prefix_reuse(bool on) { detail::check(llmedge_session_options_set_prefix_reuse(h_.get(), on)); return *this; }
     const llmedge_session_options *get() const noexcept { return h_.get(); }
 
 private:
@@ -267,6 +272,8 @@ private:
 struct Usage {
     uint32_t prompt_tokens = 0;
     uint32_t completion_tokens = 0;
+    /// Prompt tokens reused from the KV cache (part of prompt_tokens).
+    uint32_t cached_prompt_tokens = 0;
 };
 
 struct Timings {
@@ -277,53 +284,64 @@ struct Timings {
     double generation_tokens_per_second = 0;
 };
 
-/// The result of a generation (owns the C completion).
-class Completion {
+/// A result borrowed from the C API (valid as long as the completion it points to).
+class CompletionView {
 public:
-    explicit Completion(llmedge_completion *c) : h_(c) {}
-    /// The text, valid as long as this Completion lives.
+    explicit CompletionView(const llmedge_completion *c) noexcept : c_(c) {}
+    /// The text, valid as long as the completion lives.
     std::string_view text() const {
         const char *p = nullptr;
         size_t n = 0;
-        detail::check(llmedge_completion_text(h_.get(), &p, &n));
+        detail::check(llmedge_completion_text(c_, &p, &n));
         return {p, n};
     }
     std::vector<int32_t> tokens() const {
         const int32_t *p = nullptr;
         size_t n = 0;
-        detail::check(llmedge_completion_tokens(h_.get(), &p, &n));
+        detail::check(llmedge_completion_tokens(c_, &p, &n));
         return {p, p + n};
     }
     llmedge_finish_reason finish_reason() const {
         llmedge_finish_reason r = LLMEDGE_FINISH_STOP;
-        detail::check(llmedge_completion_finish_reason(h_.get(), &r));
+        detail::check(llmedge_completion_finish_reason(c_, &r));
         return r;
     }
     Usage usage() const {
         Usage u;
-        detail::check(llmedge_completion_usage(h_.get(), &u.prompt_tokens, &u.completion_tokens));
+        detail::check(llmedge_completion_usage(c_, &u.prompt_tokens, &u.completion_tokens));
+        detail::check(llmedge_completion_cached_prompt_tokens(c_, &u.cached_prompt_tokens));
         return u;
     }
     Timings timings() const {
         Timings t;
-        detail::check(llmedge_completion_timing(h_.get(), LLMEDGE_TIMING_TIME_TO_FIRST_TOKEN_MS, &t.time_to_first_token_ms));
-        detail::check(llmedge_completion_timing(h_.get(), LLMEDGE_TIMING_PROMPT_MS, &t.prompt_ms));
-        detail::check(llmedge_completion_timing(h_.get(), LLMEDGE_TIMING_GENERATION_MS, &t.generation_ms));
-        detail::check(llmedge_completion_timing(h_.get(), LLMEDGE_TIMING_PROMPT_TOKENS_PER_SECOND, &t.prompt_tokens_per_second));
-        detail::check(llmedge_completion_timing(h_.get(), LLMEDGE_TIMING_GENERATION_TOKENS_PER_SECOND, &t.generation_tokens_per_second));
+        detail::check(llmedge_completion_timing(c_, LLMEDGE_TIMING_TIME_TO_FIRST_TOKEN_MS, &t.time_to_first_token_ms));
+        detail::check(llmedge_completion_timing(c_, LLMEDGE_TIMING_PROMPT_MS, &t.prompt_ms));
+        detail::check(llmedge_completion_timing(c_, LLMEDGE_TIMING_GENERATION_MS, &t.generation_ms));
+        detail::check(llmedge_completion_timing(c_, LLMEDGE_TIMING_PROMPT_TOKENS_PER_SECOND, &t.prompt_tokens_per_second));
+        detail::check(llmedge_completion_timing(c_, LLMEDGE_TIMING_GENERATION_TOKENS_PER_SECOND, &t.generation_tokens_per_second));
         return t;
     }
-    /// The request id (as in the audit log), valid as long as this Completion lives.
+    /// The request id (as in the audit log), valid as long as the completion lives.
     std::string_view request_id() const {
         const char *p = nullptr;
         size_t n = 0;
-        detail::check(llmedge_completion_request_id(h_.get(), &p, &n));
+        detail::check(llmedge_completion_request_id(c_, &p, &n));
         return {p, n};
     }
     /// The safety report as JSON, or "null" when the session has no safety layer.
     std::string safety_json() const {
-        return detail::string_result([&](char **p, size_t *n) { return llmedge_completion_safety_json(h_.get(), p, n); });
+        return detail::string_result([&](char **p, size_t *n) { return llmedge_completion_safety_json(c_, p, n); });
     }
+    const llmedge_completion *get() const noexcept { return c_; }
+
+protected:
+    const llmedge_completion *c_;
+};
+
+/// The result of a generation (owns the C completion).
+class Completion : public CompletionView {
+public:
+    explicit Completion(llmedge_completion *c) : CompletionView(c), h_(c) {}
 
 private:
     detail::Handle<llmedge_completion, llmedge_completion_free> h_;
@@ -748,6 +766,17 @@ public:
                                                n);
         });
     }
+    /// Save the KV cache (the last request's prompt and reply) to `path`.
+    void save_state(std::string_view path) const {
+        detail::check(llmedge_session_save_state(h_.get(), path.data(), path.size()));
+    }
+    /// Restore a state saved from the same model and adapter set; returns the tokens restored.
+    /// Throws LLMEDGE_STATUS_STATE for a corrupt or foreign file (the cache is then empty).
+    size_t load_state(std::string_view path) {
+        size_t n = 0;
+        detail::check(llmedge_session_load_state(h_.get(), path.data(), path.size(), &n));
+        return n;
+    }
     /// Stop the running generation (thread-safe).
     void cancel() const { detail::check(llmedge_session_cancel(h_.get())); }
     const llmedge_session *get() const noexcept { return h_.get(); }
@@ -780,6 +809,196 @@ private:
     }
 
     detail::Handle<llmedge_session, llmedge_session_free> h_;
+};
+
+
+/// How to build an Engine (an opaque builder; see llmedge_engine_options_*).
+class EngineOptions {
+public:
+    EngineOptions() : h_(detail::non_null(llmedge_engine_options_new())) {}
+    /// Per-sequence settings (n_ctx per slot, n_batch per step, threads, safety, audit, ...), copied.
+    EngineOptions &session_options(const SessionOptions &o) {
+        detail::check(llmedge_engine_options_set_session_options(h_.get(), o.get()));
+        return *this;
+    }
+    EngineOptions &slots(uint32_t n) { detail::check(llmedge_engine_options_set_slots(h_.get(), n)); return *this; }
+    EngineOptions &max_queue(uint32_t n) { detail::check(llmedge_engine_options_set_max_queue(h_.get(), n)); return *this; }
+    /// Deadline of every request from its submission (0 = none).
+    EngineOptions &timeout(std::chrono::milliseconds t) {
+        detail::check(llmedge_engine_options_set_timeout_ms(h_.get(), t.count() > 0 ? static_cast<uint64_t>(t.count()) : 0));
+        return *this;
+    }
+    EngineOptions &prefix_cache_bytes(uint64_t n) { detail::check(llmedge_engine_options_set_prefix_cache_bytes(h_.get(), n)); return *this; }
+    EngineOptions &prefix_cache_min_tokens(uint32_t n) { detail::check(llmedge_engine_options_set_prefix_cache_min_tokens(h_.get(), n)); return *this; }
+    EngineOptions &adapter_quantum(uint32_t n) { detail::check(llmedge_engine_options_set_adapter_quantum(h_.get(), n)); return *this; }
+    const llmedge_engine_options *get() const noexcept { return h_.get(); }
+
+private:
+    detail::Handle<llmedge_engine_options, llmedge_engine_options_free> h_;
+};
+
+/// Called once when a request ends, on the engine's scheduler thread: exactly one of
+/// `completion` (borrowed for the call) and `error` is non-null.
+using DoneCallback = std::function<void(const CompletionView *completion, const Error *error)>;
+
+namespace detail {
+/// A request's C++ callbacks, shared by the C callbacks (until on_done) and the Request.
+struct EngineCallbacks {
+    PieceCallback on_piece;
+    DoneCallback on_done;
+    /// The first exception a callback threw (rethrown by Request::wait).
+    std::exception_ptr error;
+
+    static bool piece(const char *text, size_t len, void *user_data) {
+        auto &self = **static_cast<std::shared_ptr<EngineCallbacks> *>(user_data);
+        if (!self.on_piece || self.error) return !self.error;
+        try {
+            return self.on_piece(std::string_view(text, len));
+        } catch (...) {
+            self.error = std::current_exception();
+            return false;
+        }
+    }
+    static void done(llmedge_status status, const llmedge_completion *c, void *user_data) {
+        auto *holder = static_cast<std::shared_ptr<EngineCallbacks> *>(user_data);
+        EngineCallbacks &self = **holder;
+        if (self.on_done) {
+            try {
+                if (status == LLMEDGE_STATUS_OK) {
+                    CompletionView view(c);
+                    self.on_done(&view, nullptr);
+                } else {
+                    size_t n = 0;
+                    const char *msg = llmedge_last_error(&n);
+                    Error e(status, std::string(msg, n));
+                    self.on_done(nullptr, &e);
+                }
+            } catch (...) {
+                if (!self.error) self.error = std::current_exception();
+            }
+        }
+        delete holder;  // the C side's reference; the Request may hold another
+    }
+};
+}  // namespace detail
+
+/// A submitted request (RAII over llmedge_request): destroying it frees the handle only, the
+/// request goes on (cancel() first to stop it). Thread-safe.
+class Request {
+public:
+    Request(llmedge_request *r, std::shared_ptr<detail::EngineCallbacks> callbacks)
+        : h_(r), callbacks_(std::move(callbacks)) {}
+    /// The request id (as in the audit log), valid as long as this Request lives.
+    std::string_view id() const {
+        const char *p = nullptr;
+        size_t n = 0;
+        detail::check(llmedge_request_id(h_.get(), &p, &n));
+        return {p, n};
+    }
+    /// Stop it: queued, it ends without running; running, before its next token (cancelled).
+    void cancel() const { detail::check(llmedge_request_cancel(h_.get())); }
+    /// Whether it has ended (and its callbacks have returned).
+    bool done() const {
+        bool d = false;
+        detail::check(llmedge_request_done(h_.get(), &d));
+        return d;
+    }
+    /// Wait for the end and return the result; throws its Error (LLMEDGE_STATUS_TIMEOUT, ...),
+    /// or rethrows an exception one of its callbacks threw. Not from a callback.
+    Completion wait() const {
+        llmedge_completion *c = nullptr;
+        llmedge_status status = llmedge_request_wait(h_.get(), &c);
+        Completion completion(status == LLMEDGE_STATUS_OK ? c : nullptr);
+        if (callbacks_ && callbacks_->error) std::rethrow_exception(callbacks_->error);
+        detail::check(status);
+        return completion;
+    }
+    const llmedge_request *get() const noexcept { return h_.get(); }
+
+private:
+    detail::Handle<llmedge_request, llmedge_request_free> h_;
+    std::shared_ptr<detail::EngineCallbacks> callbacks_;
+};
+
+/// A continuous-batching engine on one model: many requests decoded together, each as it
+/// would run alone on a Session. Thread-safe; destroying it cancels what is left (each request
+/// still gets its on_done) and waits for the scheduler thread. Callbacks run on that thread:
+/// keep them short and never wait on a Request or destroy the Engine from one.
+class Engine {
+public:
+    explicit Engine(const Model &model, const EngineOptions &options = EngineOptions()) {
+        llmedge_engine *e = nullptr;
+        detail::check(llmedge_engine_new(model.get(), options.get(), &e));
+        h_.reset(e);
+    }
+    /// Submit a raw text prompt. Throws at once for refused requests (LLMEDGE_STATUS_BUSY when
+    /// the queue is full, LLMEDGE_STATUS_CLOSED after shutdown, bad options, context overflow).
+    /// `timeout` is the request's deadline from now (0 = the engine's).
+    Request submit(std::string_view prompt, const GenerateOptions &options = GenerateOptions(),
+                   PieceCallback on_piece = nullptr, DoneCallback on_done = nullptr,
+                   std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+        return run(std::move(on_piece), std::move(on_done), [&](llmedge_piece_callback p, llmedge_done_callback d, void *ud,
+                                                                 llmedge_request **out) {
+            return llmedge_engine_submit(h_.get(), prompt.data(), prompt.size(), options.get(), millis(timeout), p, d, ud, out);
+        });
+    }
+    /// Submit token ids, used as given.
+    Request submit_tokens(const std::vector<int32_t> &tokens, const GenerateOptions &options = GenerateOptions(),
+                          PieceCallback on_piece = nullptr, DoneCallback on_done = nullptr,
+                          std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+        return run(std::move(on_piece), std::move(on_done), [&](llmedge_piece_callback p, llmedge_done_callback d, void *ud,
+                                                                 llmedge_request **out) {
+            return llmedge_engine_submit_tokens(h_.get(), tokens.data(), tokens.size(), options.get(), millis(timeout), p,
+                                                d, ud, out);
+        });
+    }
+    /// Submit a conversation (rendered with the chat template).
+    Request submit_chat(const std::vector<ChatMessage> &messages, const GenerateOptions &options = GenerateOptions(),
+                        PieceCallback on_piece = nullptr, DoneCallback on_done = nullptr,
+                        std::chrono::milliseconds timeout = std::chrono::milliseconds(0)) {
+        auto list = detail::chat_messages(messages);
+        return run(std::move(on_piece), std::move(on_done), [&](llmedge_piece_callback p, llmedge_done_callback d, void *ud,
+                                                                 llmedge_request **out) {
+            return llmedge_engine_submit_chat(h_.get(), list.get(), options.get(), millis(timeout), p, d, ud, out);
+        });
+    }
+    /// Submit and wait for the whole result.
+    Completion generate(std::string_view prompt, const GenerateOptions &options = GenerateOptions()) {
+        return submit(prompt, options).wait();
+    }
+    /// submit_chat and wait for the whole result.
+    Completion chat(const std::vector<ChatMessage> &messages, const GenerateOptions &options = GenerateOptions()) {
+        return submit_chat(messages, options).wait();
+    }
+    /// Counters as JSON (slots, active, queued, finished, rejected_busy, timed_out, ...).
+    std::string stats_json() const {
+        return detail::string_result([&](char **p, size_t *n) { return llmedge_engine_stats_json(h_.get(), p, n); });
+    }
+    /// Stop accepting requests and wait for the scheduler: after finishing everything
+    /// (`drain`) or after cancelling it. Later submissions throw LLMEDGE_STATUS_CLOSED.
+    void shutdown(bool drain = true) const { detail::check(llmedge_engine_shutdown(h_.get(), drain)); }
+    const llmedge_engine *get() const noexcept { return h_.get(); }
+
+private:
+    static uint64_t millis(std::chrono::milliseconds t) { return t.count() > 0 ? static_cast<uint64_t>(t.count()) : 0; }
+
+    template <typename F>
+    Request run(PieceCallback on_piece, DoneCallback on_done, F &&call) {
+        auto callbacks = std::make_shared<detail::EngineCallbacks>();
+        callbacks->on_piece = std::move(on_piece);
+        callbacks->on_done = std::move(on_done);
+        // The C side owns one reference until its on_done (always set, so that it is released).
+        auto *holder = new std::shared_ptr<detail::EngineCallbacks>(callbacks);
+        llmedge_request *r = nullptr;
+        llmedge_status status = call(&detail::EngineCallbacks::piece, &detail::EngineCallbacks::done, holder, &r);
+        if (status != LLMEDGE_STATUS_OK) {
+            delete holder;  // refused: no callback is ever called
+            detail::check(status);
+        }
+        return Request(r, std::move(callbacks));
+    }
+
+    detail::Handle<llmedge_engine, llmedge_engine_free> h_;
 };
 
 }  // namespace llmedge

@@ -248,7 +248,7 @@ impl Generation {
 
     /// Sample the next token from the logits at batch index `idx` (-1: the last one).
     pub fn sample(&mut self, model: &Model, ctx: &LlamaContext<'_>, idx: i32) -> Result<()> {
-        let token = self.sampler.sample(ctx, idx);
+        let token = self.sampler.sample(ctx, idx)?;
         self.accept(model, token)
     }
 

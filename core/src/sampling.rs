@@ -226,6 +226,13 @@ impl GenerateOptions {
     }
 }
 
+/// The grammar allows no next token: the constraint cannot be met from here on.
+fn no_continuation() -> Error {
+    Error::StructuredOutput(
+        "the output constraint allows no next token (is the schema or grammar satisfiable?)".into(),
+    )
+}
+
 /// Picks each token: the chain alone, or the chain under a grammar.
 pub(crate) struct Sampler {
     chain: LlamaSampler,
@@ -248,9 +255,13 @@ impl Sampler {
     /// decode step, so (like llama.cpp's common sampler) the token is first drawn freely and
     /// kept if the grammar accepts it; only otherwise is the grammar applied to the whole
     /// distribution and the token drawn again. Both paths give a token the grammar allows.
-    pub(crate) fn sample(&mut self, ctx: &LlamaContext<'_>, idx: i32) -> Token {
+    ///
+    /// A grammar that allows no token at all (an unsatisfiable schema such as `minimum` >
+    /// `maximum`) is [`Error::StructuredOutput`]: accepting a token anyway would leave
+    /// llama.cpp's grammar without parse stacks, and its next use aborts the process.
+    pub(crate) fn sample(&mut self, ctx: &LlamaContext<'_>, idx: i32) -> Result<Token> {
         let Some(grammar) = &mut self.grammar else {
-            return self.chain.sample(ctx, idx).0;
+            return Ok(self.chain.sample(ctx, idx).0);
         };
         let mut candidates = LlamaTokenDataArray::from_iter(ctx.candidates_ith(idx), false);
         candidates.apply_sampler(&mut self.chain);
@@ -265,14 +276,17 @@ impl Sampler {
             None => {
                 let mut candidates = LlamaTokenDataArray::from_iter(ctx.candidates_ith(idx), false);
                 candidates.apply_sampler(grammar);
+                if !candidates.data.iter().any(|d| d.logit().is_finite()) {
+                    return Err(no_continuation());
+                }
                 candidates.apply_sampler(&mut self.chain);
                 candidates
                     .selected_token()
                     .expect("the sampler chain ends with a selecting sampler")
             }
         };
-        grammar.accept(token);
+        grammar.try_accept(token).map_err(|_| no_continuation())?;
         self.chain.accept(token);
-        token.0
+        Ok(token.0)
     }
 }

@@ -101,8 +101,10 @@ pub enum RequestInput {
     Prompt(String),
     /// Tokens, used as given.
     Tokens(Vec<Token>),
-    /// A conversation, rendered with the chat template.
+    /// A conversation, rendered with the chat template (messages may carry images).
     Chat(Vec<ChatMessage>),
+    /// Raw text with one [`MEDIA_MARKER`](crate::MEDIA_MARKER) per image, and the images.
+    PromptWithImages(String, Vec<Image>),
 }
 
 /// One request to an [`Engine`].
@@ -573,6 +575,9 @@ impl Engine {
             RequestInput::Prompt(text) => Input::Prompt(Prompt::Text(text)),
             RequestInput::Tokens(tokens) => Input::Prompt(Prompt::Tokens(tokens)),
             RequestInput::Chat(messages) => Input::Chat(messages),
+            RequestInput::PromptWithImages(text, images) => {
+                Input::Prompt(Prompt::WithImages { text, images })
+            }
         };
         let cancel = Arc::new(AtomicBool::new(false));
         let handle = RequestHandle {
@@ -677,7 +682,10 @@ impl Engine {
             adapters,
             sink,
             cancel,
-            deadline: timeout.or(self.timeout).map(|t| started + t),
+            // A deadline too far to represent is no deadline (`Duration::MAX` must not panic).
+            deadline: timeout
+                .or(self.timeout)
+                .and_then(|t| started.checked_add(t)),
             media,
         };
         let mut queue = self.shared.lock();

@@ -60,6 +60,7 @@ pub fn json_schema_to_gbnf(schema: &serde_json::Value) -> Result<String> {
             "a JSON schema must be an object or a boolean, got {schema}"
         )));
     }
+    check_satisfiable(schema, "#")?;
     crate::backend::backend()?;
     crate::backend::clear_recent_errors();
     let grammar = llama_cpp_2::json_schema_to_grammar(&schema.to_string()).map_err(|e| {
@@ -74,6 +75,88 @@ pub fn json_schema_to_gbnf(schema: &serde_json::Value) -> Result<String> {
         ))
     })?;
     Ok(compact_whitespace(&grammar))
+}
+
+/// Bounds no value can meet (`minimum` > `maximum`, `minLength` > `maxLength`, an empty
+/// `enum`, ...), anywhere in the schema. llama.cpp turns them into a grammar that allows no
+/// token at some point; refusing them here names the keyword before any prompt is decoded.
+fn check_satisfiable(schema: &serde_json::Value, path: &str) -> Result<()> {
+    use serde_json::Value;
+    let Value::Object(map) = schema else {
+        return Ok(());
+    };
+    let unsatisfiable = |what: String| {
+        Err(Error::Grammar(format!(
+            "the JSON schema at {path} admits no value: {what}"
+        )))
+    };
+    let num = |key: &str| map.get(key).and_then(Value::as_f64);
+    let kind = map.get("type").and_then(Value::as_str);
+    if matches!(kind, Some("integer" | "number")) {
+        let integer = kind == Some("integer");
+        // The smallest and largest allowed values; for integers, the integers inside.
+        let low = match (num("minimum"), num("exclusiveMinimum")) {
+            (Some(m), _) if integer => Some(m.ceil()),
+            (None, Some(m)) if integer => Some(m.floor() + 1.0),
+            (m, e) => m.or(e),
+        };
+        let high = match (num("maximum"), num("exclusiveMaximum")) {
+            (Some(m), _) if integer => Some(m.floor()),
+            (None, Some(m)) if integer => Some(m.ceil() - 1.0),
+            (m, e) => m.or(e),
+        };
+        let open = !integer
+            && (num("minimum").is_none() && num("exclusiveMinimum").is_some()
+                || num("maximum").is_none() && num("exclusiveMaximum").is_some());
+        if let (Some(low), Some(high)) = (low, high) {
+            if low > high || (open && low >= high) {
+                let what = if integer { "integer" } else { "number" };
+                return unsatisfiable(format!("no {what} lies between its bounds"));
+            }
+        }
+    }
+    for (min, max) in [
+        ("minLength", "maxLength"),
+        ("minItems", "maxItems"),
+        ("minProperties", "maxProperties"),
+    ] {
+        if let (Some(lo), Some(hi)) = (num(min), num(max)) {
+            if lo > hi {
+                return unsatisfiable(format!("{min} {lo} is above {max} {hi}"));
+            }
+        }
+    }
+    for key in ["enum", "anyOf", "oneOf"] {
+        if map
+            .get(key)
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+        {
+            return unsatisfiable(format!("`{key}` is empty"));
+        }
+    }
+    for (key, value) in map {
+        match (key.as_str(), value) {
+            (
+                "properties" | "$defs" | "definitions" | "patternProperties",
+                Value::Object(children),
+            ) => {
+                for (name, child) in children {
+                    check_satisfiable(child, &format!("{path}/{key}/{name}"))?;
+                }
+            }
+            ("items" | "prefixItems" | "anyOf" | "oneOf" | "allOf", Value::Array(children)) => {
+                for (i, child) in children.iter().enumerate() {
+                    check_satisfiable(child, &format!("{path}/{key}/{i}"))?;
+                }
+            }
+            ("items" | "additionalProperties", child) => {
+                check_satisfiable(child, &format!("{path}/{key}"))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// llama.cpp's JSON grammar lets the model indent freely (`space ::= | " " | "\n"{1,2}
@@ -292,5 +375,57 @@ mod tests {
         assert!(g.contains("approve"), "{g}");
         let e = json_schema_to_gbnf(&serde_json::json!(3)).unwrap_err();
         assert_eq!(e.code(), crate::ErrorCode::Grammar);
+    }
+
+    #[test]
+    fn unsatisfiable_schemas_are_refused_before_llama_cpp() {
+        use serde_json::json;
+        for (schema, needle) in [
+            (
+                json!({"type": "integer", "minimum": 5, "maximum": 2}),
+                "at # admits",
+            ),
+            (
+                json!({"type": "integer", "exclusiveMinimum": 2, "exclusiveMaximum": 3}),
+                "integer",
+            ),
+            (
+                json!({"type": "integer", "minimum": 2.5, "maximum": 2.9}),
+                "integer",
+            ),
+            (
+                json!({"type": "number", "exclusiveMinimum": 1, "maximum": 1}),
+                "number",
+            ),
+            (
+                json!({"type": "object", "properties": {"a": {"type": "string", "minLength": 3, "maxLength": 1}}}),
+                "#/properties/a",
+            ),
+            (json!({"type": "array", "items": {"enum": []}}), "#/items"),
+            (
+                json!({"type": "array", "minItems": 4, "maxItems": 1}),
+                "minItems",
+            ),
+            (
+                json!({"anyOf": [{"type": "integer", "minimum": 9, "maximum": 0}]}),
+                "#/anyOf/0",
+            ),
+            (
+                json!({"$defs": {"x": {"oneOf": []}}, "$ref": "#/$defs/x"}),
+                "#/$defs/x",
+            ),
+        ] {
+            let e = json_schema_to_gbnf(&schema).unwrap_err();
+            assert_eq!(e.code(), crate::ErrorCode::Grammar, "{schema}");
+            assert!(e.to_string().contains(needle), "{schema}: {e}");
+        }
+        for ok in [
+            json!({"type": "integer", "minimum": 2, "maximum": 2}),
+            json!({"type": "integer", "exclusiveMinimum": 1, "exclusiveMaximum": 3}),
+            json!({"type": "number", "minimum": 1, "maximum": 1}),
+            json!({"type": "string", "minLength": 1, "maxLength": 1}),
+        ] {
+            assert!(json_schema_to_gbnf(&ok).is_ok(), "{ok}");
+        }
     }
 }

@@ -175,6 +175,40 @@ fn impossible_constraints_fail_clearly_before_decoding() {
     assert!(e.to_string().contains("max_tokens"), "{e}");
 }
 
+/// Unsatisfiable bounds aborted the process inside llama.cpp (`GGML_ASSERT(!stacks.empty())`,
+/// found by the C random-call driver); they are now a clear error, and a grammar that runs
+/// out of tokens midway ends the request with one too, leaving the session usable.
+#[test]
+fn grammars_that_admit_nothing_are_errors_not_aborts() {
+    let mut s = session();
+    let e = s
+        .generate_json(
+            "How many?",
+            &json!({"type": "integer", "minimum": 5, "maximum": 2}),
+            &GenerateOptions::greedy(),
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Grammar, "{e}");
+    assert!(e.to_string().contains("admits no value"), "{e}");
+    // "a" and then a character class no character is in.
+    let e = s
+        .generate(
+            "Say a:",
+            &GenerateOptions::greedy()
+                .with_max_tokens(8)
+                .with_constraint(OutputConstraint::Grammar(
+                    "root ::= \"a\" [^\\x00-\\U0010FFFF]".into(),
+                )),
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::StructuredOutput, "{e}");
+    assert!(e.to_string().contains("allows no next token"), "{e}");
+    let ok = s
+        .generate("Say hi:", &GenerateOptions::greedy().with_max_tokens(4))
+        .expect("the session still works");
+    assert!(!ok.text.is_empty());
+}
+
 #[test]
 fn dynamic_flow_shows_both_stages() {
     let lib = TemplateLibrary::builtin();

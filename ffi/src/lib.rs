@@ -7,6 +7,7 @@
 #![allow(non_camel_case_types)]
 
 mod args;
+mod engine;
 mod lora;
 mod model;
 mod options;
@@ -19,6 +20,7 @@ mod vision;
 
 use std::ffi::c_char;
 
+pub use engine::*;
 pub use lora::*;
 pub use model::*;
 pub use options::*;

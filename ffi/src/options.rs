@@ -73,7 +73,7 @@ builder!(llmedge_model_options => ModelOptions, llmedge_session_options => Sessi
 ///
 /// # Safety
 /// `options` must be NULL or a live builder of type `B`.
-unsafe fn set<B: Builder>(
+pub(crate) unsafe fn set<B: Builder>(
     options: *mut B,
     f: impl FnOnce(&mut B::Inner) -> llmedge::Result<()>,
 ) -> llmedge_status {
@@ -497,6 +497,31 @@ pub unsafe extern "C" fn llmedge_session_options_add_lora(
         set(options, |o| {
             let lora = ref_arg(lora, "lora")?;
             o.adapters.push((lora.inner.clone(), scale));
+            Ok(())
+        })
+    }
+}
+
+/// Keep the KV of the last request and evaluate only what a new prompt adds to it (the next
+/// chat turn, a shared system prompt; default true). llama.cpp evaluates one token and a batch
+/// of tokens with different kernels, so a reused prefix can change the low-order bits of later
+/// logits; `false` gives answers bit-for-bit those of a fresh context. For an engine it also
+/// turns off the slots' and the host cache's prefix reuse.
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_session_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_options_set_prefix_reuse(
+    options: *mut llmedge_session_options,
+    on: bool,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.prefix_reuse = on;
             Ok(())
         })
     }

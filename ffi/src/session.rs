@@ -1,7 +1,9 @@
 //! Sessions (a KV cache on a model) and the completions they produce.
 //!
 //! Thread safety: a session runs one generation at a time; calls from several threads on the
-//! same session are serialised (the later call waits). `llmedge_session_cancel` is the
+//! same session are serialised (the later call waits). A session keeps the KV of its last
+//! request and evaluates only what a new prompt adds to it (the next turn of a conversation),
+//! unless `llmedge_session_options_set_prefix_reuse(opts, false)`. `llmedge_session_cancel` is the
 //! exception: it may be called from any thread at any time. Different sessions run in parallel,
 //! also on the same model. A `llmedge_completion` is immutable and may be read from any thread.
 
@@ -24,6 +26,7 @@ pub struct llmedge_session {
 }
 
 /// The result of a generation. Opaque, immutable.
+#[derive(Clone)]
 pub struct llmedge_completion {
     inner: Completion,
     /// `inner.text` with a trailing NUL, so it can be handed out as a C string.
@@ -35,7 +38,8 @@ pub struct llmedge_completion {
 /// Streaming callback: receives each piece of generated text (UTF-8, never a partial
 /// character, not NUL-terminated, valid only during the call) and `user_data`.
 /// Return `true` to continue, `false` to stop (the completion then reports
-/// `LLMEDGE_FINISH_CANCELLED`). Called on the thread that called the generate function.
+/// `LLMEDGE_FINISH_CANCELLED`). Session functions call it on the thread that called them;
+/// engine functions on the engine's scheduler thread (see `llmedge_engine_submit`).
 pub type llmedge_piece_callback =
     Option<unsafe extern "C" fn(piece: *const c_char, len: usize, user_data: *mut c_void) -> bool>;
 
@@ -129,6 +133,66 @@ pub unsafe extern "C" fn llmedge_session_cancel(session: *const llmedge_session)
     })
 }
 
+/// Save what the session's KV cache holds (the last request's prompt and reply) to the file
+/// `path` (UTF-8, `path_len` bytes), so that this or a later process can continue from it
+/// with `llmedge_session_load_state` without evaluating it again. The file is written to a
+/// temporary name and renamed into place; it names the model's SHA-256 and the session's
+/// adapter set. `LLMEDGE_STATUS_IO` when it cannot be written. Waits for a generation running
+/// on the session (see the module notes on threads).
+///
+/// # Safety
+/// `session` must be NULL or live; `path` NULL or `path_len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_save_state(
+    session: *const llmedge_session,
+    path: *const c_char,
+    path_len: usize,
+) -> llmedge_status {
+    guard(|| {
+        // SAFETY: forwarded caller contract.
+        let session = unsafe { ref_arg(session, "session") }?;
+        // SAFETY: forwarded caller contract.
+        let path = unsafe { str_arg(path, path_len, "path") }?;
+        let guard = session.inner.lock().unwrap_or_else(|p| p.into_inner());
+        guard.save_state(path)
+    })
+}
+
+/// Restore a state saved by `llmedge_session_save_state` from the same model with the same
+/// adapter set: the next request whose prompt starts with the saved tokens evaluates only the
+/// rest. On success `*out_n_tokens` is the number of tokens restored. The file is checked
+/// whole before llama.cpp reads it: a corrupt or truncated file, one from another model or
+/// adapter set, or one larger than the context gives `LLMEDGE_STATUS_STATE` (a missing file
+/// `LLMEDGE_STATUS_IO`), and the session then starts from an empty cache. Waits for a
+/// generation running on the session.
+///
+/// # Safety
+/// `session` must be NULL or live; `path` NULL or `path_len` readable bytes; `out_n_tokens`
+/// NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_session_load_state(
+    session: *const llmedge_session,
+    path: *const c_char,
+    path_len: usize,
+    out_n_tokens: *mut usize,
+) -> llmedge_status {
+    guard(|| {
+        // SAFETY: forwarded caller contract.
+        let session = unsafe { ref_arg(session, "session") }?;
+        // SAFETY: forwarded caller contract.
+        let path = unsafe { str_arg(path, path_len, "path") }?;
+        let out = out_arg(out_n_tokens, "out_n_tokens")?;
+        let n = session
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .load_state(path)?;
+        // SAFETY: checked non-NULL.
+        unsafe { write(out, n) };
+        Ok(())
+    })
+}
+
 /// Run one generation on a session and store the result in `*out_completion`.
 ///
 /// # Safety
@@ -155,21 +219,21 @@ pub(crate) unsafe fn run(
         None => true,
     };
     let completion = with_session(session, options, |s, o| go(s, o, &mut on_piece))?;
+    // SAFETY: `out` was checked non-NULL.
+    unsafe { write(out, Box::into_raw(Box::new(completion_handle(completion)))) };
+    Ok(())
+}
+
+/// A core completion as the C handle (its text and request id NUL-terminated).
+pub(crate) fn completion_handle(completion: Completion) -> llmedge_completion {
     let text =
         std::ffi::CString::new(completion.text.replace('\0', "\u{fffd}")).expect("NULs replaced");
-    // SAFETY: `out` was checked non-NULL.
-    unsafe {
-        write(
-            out,
-            Box::into_raw(Box::new(llmedge_completion {
-                request_id: std::ffi::CString::new(completion.request_id.replace('\0', ""))
-                    .expect("NULs removed"),
-                inner: completion,
-                text,
-            })),
-        )
-    };
-    Ok(())
+    llmedge_completion {
+        request_id: std::ffi::CString::new(completion.request_id.replace('\0', ""))
+            .expect("NULs removed"),
+        inner: completion,
+        text,
+    }
 }
 
 /// Lock the session and resolve NULL options to the defaults.
@@ -597,6 +661,27 @@ pub unsafe extern "C" fn llmedge_completion_usage(
             write(p, c.inner.usage.prompt_tokens);
             write(g, c.inner.usage.completion_tokens);
         }
+        Ok(())
+    })
+}
+
+/// Prompt tokens whose KV was reused from an earlier request instead of being evaluated (a
+/// session's previous turn or a restored state file, an engine slot or its prefix cache);
+/// part of the prompt tokens of `llmedge_completion_usage`.
+///
+/// # Safety
+/// `completion` must be NULL or live; `out_cached_tokens` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_completion_cached_prompt_tokens(
+    completion: *const llmedge_completion,
+    out_cached_tokens: *mut u32,
+) -> llmedge_status {
+    guard(|| {
+        // SAFETY: forwarded caller contract.
+        let c = unsafe { ref_arg(completion, "completion") }?;
+        let out = out_arg(out_cached_tokens, "out_cached_tokens")?;
+        // SAFETY: checked non-NULL.
+        unsafe { write(out, c.inner.usage.cached_prompt_tokens) };
         Ok(())
     })
 }

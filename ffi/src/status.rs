@@ -109,7 +109,7 @@ thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
-fn set_last_error(message: String) {
+pub(crate) fn set_last_error(message: String) {
     let message = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
     LAST_ERROR.with(|e| *e.borrow_mut() = message);
 }
@@ -189,7 +189,7 @@ mod tests {
         }
         assert_eq!(
             ErrorCode::ALL.len() + 1,
-            32,
+            37,
             "a new core code needs a new status"
         );
     }

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -305,6 +307,178 @@ TEST(CppWrapper, ToolsMergeImportQuantizePerplexity) {
     double ppl_lora = llmedge::perplexity(model(), text, llmedge::EvalOptions().n_ctx(64).max_chunks(2).add_lora(lora));
     EXPECT_GT(ppl_lora, 1.0);
     EXPECT_NE(ppl, ppl_lora);
+    std::filesystem::remove_all(dir);
+}
+
+namespace {
+llmedge::EngineOptions engine_options(uint32_t slots, uint32_t max_queue = 64) {
+    llmedge::EngineOptions o;
+    o.session_options(llmedge::SessionOptions().n_ctx(512)).slots(slots).max_queue(max_queue);
+    return o;
+}
+
+std::vector<int32_t> alone(const std::vector<llmedge::ChatMessage> &msgs, const llmedge::GenerateOptions &o) {
+    llmedge::Session s(model(), llmedge::SessionOptions().n_ctx(512));
+    return s.chat(msgs, o).tokens();
+}
+
+/// Pieces and the end of one request, filled on the scheduler thread.
+struct Seen {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::string text;
+    int pieces = 0;
+    int done = 0;
+    bool ok = false;
+    std::string done_text;
+    llmedge_status error = LLMEDGE_STATUS_OK;
+
+    llmedge::PieceCallback piece() {
+        return [this](std::string_view p) {
+            std::lock_guard<std::mutex> lock(mu);
+            text.append(p);
+            ++pieces;
+            cv.notify_all();
+            return true;
+        };
+    }
+    llmedge::DoneCallback finished() {
+        return [this](const llmedge::CompletionView *c, const llmedge::Error *e) {
+            std::lock_guard<std::mutex> lock(mu);
+            ++done;
+            ok = c != nullptr;
+            if (c) done_text = std::string(c->text());
+            if (e) error = e->status();
+            cv.notify_all();
+        };
+    }
+    void wait_for_piece() {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return pieces > 0 || done > 0; });
+    }
+};
+}  // namespace
+
+TEST(CppWrapper, EngineBatchesRequestsThatEqualEachRunAlone) {
+    const char *questions[] = {"What is the capital of France?", "Name three colours of the rainbow.",
+                               "Write one sentence about the sea.", "What is 12 times 12?",
+                               "Give a synonym for happy."};
+    auto opts = llmedge::GenerateOptions::greedy_max_tokens(20);
+    llmedge::Engine engine(model(), engine_options(3));
+    std::vector<Seen> seen(5);
+    std::vector<llmedge::Request> requests;
+    for (size_t i = 0; i < 5; i++) {
+        requests.push_back(engine.submit_chat({{"user", questions[i]}}, opts, seen[i].piece(), seen[i].finished()));
+    }
+    for (size_t i = 0; i < 5; i++) {
+        auto c = requests[i].wait();
+        EXPECT_TRUE(requests[i].done());
+        EXPECT_EQ(c.tokens(), alone({{"user", questions[i]}}, opts)) << questions[i];
+        EXPECT_EQ(seen[i].text, std::string(c.text()));
+        EXPECT_EQ(seen[i].done, 1);
+        EXPECT_TRUE(seen[i].ok);
+        EXPECT_EQ(seen[i].done_text, std::string(c.text()));
+        EXPECT_EQ(requests[i].id(), c.request_id());
+    }
+    auto stats = engine.stats_json();
+    EXPECT_NE(stats.find("\"finished\":5"), std::string::npos) << stats;
+    EXPECT_NE(stats.find("\"slots\":3"), std::string::npos) << stats;
+    // generate() and chat() are submit + wait.
+    EXPECT_EQ(engine.chat({{"user", questions[0]}}, opts).tokens(), alone({{"user", questions[0]}}, opts));
+    EXPECT_FALSE(engine.generate(kPrompt, opts).text().empty());
+}
+
+TEST(CppWrapper, EngineBusyCancelTimeoutAndShutdown) {
+    llmedge::Engine engine(model(), engine_options(1, 1));
+    auto longo = llmedge::GenerateOptions::greedy_max_tokens(300);
+    longo.ignore_eos(true);
+    Seen running_seen, late_seen;
+    auto running = engine.submit("Once upon a time", longo, running_seen.piece());
+    running_seen.wait_for_piece();
+    auto queued = engine.submit("Hello", longo);
+    try {
+        engine.submit("Hi", longo);
+        FAIL() << "expected LLMEDGE_STATUS_BUSY";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_BUSY);
+        EXPECT_STREQ(e.name(), "busy");
+    }
+    queued.cancel();
+    auto cq = queued.wait();
+    EXPECT_EQ(cq.finish_reason(), LLMEDGE_FINISH_CANCELLED);
+    EXPECT_EQ(cq.usage().completion_tokens, 0u);
+    std::thread([&] { running.cancel(); }).join();
+    auto cr = running.wait();
+    EXPECT_EQ(cr.finish_reason(), LLMEDGE_FINISH_CANCELLED);
+    EXPECT_LT(cr.usage().completion_tokens, 300u);
+    // A deadline: on_done gets the error, wait() throws it.
+    auto late = engine.submit("Once upon a time", longo, nullptr, late_seen.finished(), std::chrono::milliseconds(200));
+    try {
+        late.wait();
+        FAIL() << "expected LLMEDGE_STATUS_TIMEOUT";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_TIMEOUT);
+    }
+    EXPECT_EQ(late_seen.done, 1);
+    EXPECT_EQ(late_seen.error, LLMEDGE_STATUS_TIMEOUT);
+    // An exception thrown by a callback stops the request and is rethrown by wait().
+    int pieces = 0;
+    auto thrower = engine.submit("Once upon a time", longo, [&](std::string_view) -> bool {
+        if (++pieces == 2) throw std::runtime_error("stop here");
+        return true;
+    });
+    EXPECT_THROW(thrower.wait(), std::runtime_error);
+    EXPECT_EQ(pieces, 2);
+    engine.shutdown(true);
+    try {
+        engine.submit("Hi");
+        FAIL() << "expected LLMEDGE_STATUS_CLOSED";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_CLOSED);
+    }
+}
+
+TEST(CppWrapper, SessionStateRoundTripAndCorruptFiles) {
+    auto dir = std::filesystem::temp_directory_path() / ("llmedge-cpp-state-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    auto path = (dir / "conversation.kv").string();
+    auto opts = llmedge::GenerateOptions::greedy_max_tokens(12);
+    std::vector<llmedge::ChatMessage> history{{"user", "What is the capital of France?"}};
+    llmedge::Session s(model(), llmedge::SessionOptions().n_ctx(512));
+    auto first = s.chat(history, opts);
+    EXPECT_EQ(first.usage().cached_prompt_tokens, 0u);
+    history.push_back({"assistant", std::string(first.text())});
+    history.push_back({"user", "And of Italy?"});
+    auto second = s.chat(history, opts);
+    EXPECT_GE(second.usage().cached_prompt_tokens, first.usage().prompt_tokens);
+    s.save_state(path);
+    history.push_back({"assistant", std::string(second.text())});
+    history.push_back({"user", "And of Spain?"});
+    auto continued = s.chat(history, opts);
+    llmedge::Session restored(model(), llmedge::SessionOptions().n_ctx(512));
+    size_t n = restored.load_state(path);
+    EXPECT_GE(n, second.usage().prompt_tokens);
+    auto third = restored.chat(history, opts);
+    EXPECT_EQ(third.tokens(), continued.tokens());
+    EXPECT_EQ(third.usage().cached_prompt_tokens, continued.usage().cached_prompt_tokens);
+    {
+        std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+        auto mid = static_cast<std::streamoff>(std::filesystem::file_size(path) / 2);
+        f.seekg(mid);
+        char byte = 0;
+        f.get(byte);
+        f.seekp(mid);
+        f.put(static_cast<char>(byte ^ 0x40));
+    }
+    try {
+        restored.load_state(path);
+        FAIL() << "expected LLMEDGE_STATUS_STATE";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_STATE);
+    }
+    llmedge::Session fresh(model(), llmedge::SessionOptions().n_ctx(512).prefix_reuse(false));
+    fresh.chat(history, opts);
+    EXPECT_EQ(fresh.chat(history, opts).usage().cached_prompt_tokens, 0u);
     std::filesystem::remove_all(dir);
 }
 

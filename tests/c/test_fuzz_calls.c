@@ -83,8 +83,8 @@ static bool valid_utf8(const unsigned char *s, size_t n) {
     return true;
 }
 
-static const int VALID_STATUS[] = {0, 1, 2, 3, 10, 11, 12, 13, 14, 15, 20, 21, 22, 23, 30, 31, 32,
-                                   33, 34, 40, 41, 42, 50, 51, 52, 60, 98, 99};
+static const int VALID_STATUS[] = {0, 1, 2, 3, 10, 11, 12, 13, 14, 15, 16, 20, 21, 22, 23, 30, 31, 32,
+                                   33, 34, 40, 41, 42, 50, 51, 52, 60, 70, 71, 72, 98, 99};
 #define N_VALID (sizeof VALID_STATUS / sizeof VALID_STATUS[0])
 static long g_status_count[100];
 static long g_calls;
@@ -347,6 +347,10 @@ static llmedge_lora *P_lora[NP];
 static llmedge_merge_options *P_mergeo[NP];
 static llmedge_quantize_options *P_qo[NP];
 static llmedge_eval_options *P_eo[NP];
+#define NE 2 /* engines hold a scheduler thread and a context each: keep few */
+static llmedge_engine *P_eng[NE];
+static llmedge_engine_options *P_engo[NP];
+static llmedge_request *P_req[NP];
 #define NS 8
 static char *P_str[NS];
 static size_t P_strlen[NS];
@@ -748,7 +752,8 @@ static void op_session_options(void) {
     PICK(P_sopt, o);
     static const uint32_t ctx[] = {0, 1, 7, 8, 16, 32, 64, 128, 256, UINT32_MAX, 1u << 30};
     static const uint32_t th[] = {0, 1, 2, UINT32_MAX, 0x80000000u};
-    switch (below(14)) {
+    switch (below(15)) {
+    case 13: chk(llmedge_session_options_set_prefix_reuse(o, chance(50)), !o); break;
     case 0: {
         int i;
         SLOT(P_sopt, NP, llmedge_session_options_free, i);
@@ -1070,7 +1075,18 @@ static void op_completion(void) {
     llmedge_completion *c;
     PICK(P_comp, c);
     bool n1 = chance(8), n2 = chance(8);
-    switch (below(8)) {
+    switch (below(9)) {
+    case 7: {
+        uint32_t cached = SENT_U32, p = 0, g = 0;
+        llmedge_status st = chk(llmedge_completion_cached_prompt_tokens(c, n1 ? NULL : &cached), !c || n1);
+        if (st) {
+            if (cached != SENT_U32) fail("written on failure");
+        } else {
+            chk(llmedge_completion_usage(c, &p, &g), false);
+            if (cached > p) fail("%u cached prompt tokens of %u", cached, p);
+        }
+        break;
+    }
     case 0: {
         const char *t = SENT_PTR;
         size_t n = SENT_LEN;
@@ -1126,6 +1142,262 @@ static void op_completion(void) {
         int i = (int)below(NP);
         llmedge_completion_free(P_comp[i]);
         P_comp[i] = NULL;
+        break;
+    }
+    }
+}
+
+static void op_session_state(void) {
+    llmedge_session *s;
+    PICK(P_sess, s);
+    if (chance(50)) {
+        str_t p = chance(60) ? dup_exact(g_out_paths[1 + below(2)], strlen(g_out_paths[1 + below(2)])) : gen_out_path();
+        g_op = "session_save_state";
+        chk(llmedge_session_save_state(s, p.p, p.n), !s || !p.p);
+        return;
+    }
+    str_t p = chance(50) ? dup_exact(g_out_paths[1 + below(2)], strlen(g_out_paths[1 + below(2)])) : gen_path();
+    size_t n = SENT_LEN;
+    bool null_out = chance(5);
+    g_op = "session_load_state";
+    llmedge_status st = chk(llmedge_session_load_state(s, p.p, p.n, null_out ? NULL : &n), !s || !p.p || null_out);
+    if (st) {
+        if (n != SENT_LEN) fail("n_tokens written on failure");
+    } else if (n == SENT_LEN || n > (size_t)g_n_ctx_train) {
+        fail("load_state restored %zu tokens", n);
+    }
+}
+
+/* What one engine request's callbacks check; they run on the scheduler thread, so they use no
+ * shared fuzzer state (chk counts calls). Freed by on_done, the request's last callback. */
+struct ecb {
+    int pieces;
+    int stop_at;
+    bool returned_false;
+};
+
+static bool engine_piece_cb(const char *piece, size_t len, void *user_data) {
+    struct ecb *e = user_data;
+    if (piece == NULL || len == 0) fail("engine callback got an empty piece");
+    if (!valid_utf8((const unsigned char *)piece, len)) fail("engine callback got invalid UTF-8 (%zu bytes)", len);
+    if (e->returned_false) fail("engine piece after the callback returned false");
+    e->pieces++;
+    if (e->stop_at && e->pieces >= e->stop_at) {
+        e->returned_false = true;
+        return false;
+    }
+    return true;
+}
+
+static void engine_done_cb(llmedge_status status, const llmedge_completion *c, void *user_data) {
+    struct ecb *e = user_data;
+    bool known = false;
+    for (size_t i = 0; i < N_VALID; i++) known |= VALID_STATUS[i] == (int)status;
+    if (!known || status == LLMEDGE_STATUS_PANIC) fail("on_done with status %d", (int)status);
+    if ((status == LLMEDGE_STATUS_OK) != (c != NULL)) fail("on_done: status %d with completion %p", (int)status, (const void *)c);
+    if (c) {
+        const char *t = NULL;
+        size_t n = 0;
+        if (llmedge_completion_text(c, &t, &n) != LLMEDGE_STATUS_OK || t[n] != 0 || !valid_utf8((const unsigned char *)t, n))
+            fail("on_done: bad completion text");
+        llmedge_finish_reason why = LLMEDGE_FINISH_STOP;
+        if (llmedge_completion_finish_reason(c, &why) != LLMEDGE_STATUS_OK) fail("on_done: finish reason");
+        if (e->returned_false && why != LLMEDGE_FINISH_CANCELLED && why != LLMEDGE_FINISH_CONTENT_FILTER)
+            fail("on_done: the callback returned false but the finish reason is %d", (int)why);
+    } else {
+        size_t n = 0;
+        const char *m = llmedge_last_error(&n);
+        if (n == 0 || m[n] != 0) fail("on_done: a failure without a message");
+    }
+    free(e);
+}
+
+static void op_engine_options(void) {
+    llmedge_engine_options *o;
+    PICK(P_engo, o);
+    static const uint32_t slots[] = {0, 1, 2, 3, 3, 2, 257, UINT32_MAX};
+    static const uint64_t ms[] = {0, 1, 5, 50, 1000, UINT64_MAX};
+    switch (below(10)) {
+    case 0: {
+        int i;
+        SLOT(P_engo, NP, llmedge_engine_options_free, i);
+        P_engo[i] = llmedge_engine_options_new();
+        if (!P_engo[i]) fail("engine_options_new NULL");
+        if (chance(90)) chk(llmedge_engine_options_set_slots(P_engo[i], 1 + below(3)), false);
+        break;
+    }
+    case 1: {
+        int i = (int)below(NP);
+        llmedge_engine_options_free(P_engo[i]);
+        P_engo[i] = NULL;
+        break;
+    }
+    case 2: {
+        llmedge_session_options *so;
+        PICK(P_sopt, so);
+        chk(llmedge_engine_options_set_session_options(o, so), !o || !so);
+        break;
+    }
+    case 3: chk(llmedge_engine_options_set_slots(o, slots[below(8)]), !o); break;
+    case 4: chk(llmedge_engine_options_set_max_queue(o, chance(50) ? below(4) : gen_u32()), !o); break;
+    case 5: chk(llmedge_engine_options_set_timeout_ms(o, ms[below(6)]), !o); break;
+    case 6: chk(llmedge_engine_options_set_prefix_cache_bytes(o, chance(50) ? (uint64_t)below(1u << 24) : rnd()), !o); break;
+    case 7: chk(llmedge_engine_options_set_prefix_cache_min_tokens(o, gen_u32()), !o); break;
+    default: chk(llmedge_engine_options_set_adapter_quantum(o, chance(70) ? below(4) : gen_u32()), !o); break;
+    }
+}
+
+static void op_engine(void) {
+    int ei;
+    LIVE_IDX(P_eng, NE, ei);
+    llmedge_engine *e = ei < 0 || chance(8) ? NULL : P_eng[ei];
+    switch (below(10)) {
+    case 0: {
+        llmedge_model *m;
+        PICK(P_model, m);
+        llmedge_engine_options *o;
+        PICK(P_engo, o);
+        if (o == NULL && chance(90)) return; /* defaults: 4 slots of n_ctx 4096, kept rare */
+        llmedge_engine *out = SENT_PTR;
+        bool null_out = chance(5);
+        g_op = "engine_new";
+        llmedge_status st = chk(llmedge_engine_new(m, o, null_out ? NULL : &out), !m || null_out);
+        if (st) {
+            if (out != SENT_PTR) fail("engine written on failure");
+            return;
+        }
+        if (out == NULL || out == SENT_PTR) fail("engine not written");
+        int i;
+        SLOT(P_eng, NE, llmedge_engine_free, i);
+        P_eng[i] = out;
+        break;
+    }
+    case 1: {
+        int i = (int)below(NE);
+        g_op = "engine_free";
+        llmedge_engine_free(P_eng[i]); /* cancels its requests; their handles stay valid */
+        P_eng[i] = NULL;
+        break;
+    }
+    case 2: {
+        g_op = "engine_shutdown";
+        /* Draining waits for every request: cancel the ones we hold first. */
+        bool drain = chance(30);
+        if (drain)
+            for (int k = 0; k < NP; k++)
+                if (P_req[k]) chk(llmedge_request_cancel(P_req[k]), false);
+        chk(llmedge_engine_shutdown(e, drain), !e);
+        break;
+    }
+    case 3: {
+        char *s = SENT_PTR;
+        size_t n = SENT_LEN;
+        bool ns = chance(5), nn = chance(5);
+        g_op = "engine_stats_json";
+        llmedge_status st = chk(llmedge_engine_stats_json(e, ns ? NULL : &s, nn ? NULL : &n), !e || ns || nn);
+        put_json(st, s, n, false);
+        break;
+    }
+    default: {
+        llmedge_generate_options *o;
+        PICK(P_gopt, o);
+        static const uint64_t ms[] = {0, 0, 0, 1, 20, 200, UINT64_MAX};
+        uint64_t timeout = ms[below(7)];
+        bool use_cb = chance(70), keep = chance(80);
+        struct ecb *cb = NULL;
+        if (use_cb) {
+            cb = calloc(1, sizeof *cb);
+            CHECK(cb != NULL);
+            cb->stop_at = chance(40) ? 1 + (int)below(5) : 0;
+        }
+        llmedge_request *r = SENT_PTR;
+        llmedge_request **out = keep ? &r : NULL;
+        llmedge_status st;
+        switch (below(3)) {
+        case 0: {
+            str_t p = short_text(GEN_TEXT(D_PROMPT));
+            g_op = "engine_submit";
+            st = chk(llmedge_engine_submit(e, p.p, p.n, o, timeout, use_cb ? engine_piece_cb : NULL,
+                                           use_cb ? engine_done_cb : NULL, cb, out),
+                     !e || !p.p);
+            break;
+        }
+        case 1: {
+            toks_t t = gen_tokens();
+            g_op = "engine_submit_tokens";
+            st = chk(llmedge_engine_submit_tokens(e, t.p, t.n, o, timeout, use_cb ? engine_piece_cb : NULL,
+                                                  use_cb ? engine_done_cb : NULL, cb, out),
+                     !e || !t.p);
+            break;
+        }
+        default: {
+            llmedge_chat_messages *m;
+            PICK(P_msgs, m);
+            g_op = "engine_submit_chat";
+            st = chk(llmedge_engine_submit_chat(e, m, o, timeout, use_cb ? engine_piece_cb : NULL,
+                                                use_cb ? engine_done_cb : NULL, cb, out),
+                     !e || !m);
+            break;
+        }
+        }
+        if (st) {
+            free(cb); /* refused at submission: no callback is ever called */
+            if (r != SENT_PTR) fail("request written on failure");
+            return;
+        }
+        if (!keep) return;
+        if (r == NULL || r == SENT_PTR) fail("request not written");
+        int i;
+        SLOT(P_req, NP, llmedge_request_free, i);
+        P_req[i] = r;
+        break;
+    }
+    }
+}
+
+static void op_request(void) {
+    llmedge_request *r;
+    PICK(P_req, r);
+    bool n1 = chance(8), n2 = chance(8);
+    switch (below(6)) {
+    case 0: g_op = "request_cancel"; chk(llmedge_request_cancel(r), !r); break;
+    case 1: {
+        const char *t = SENT_PTR;
+        size_t n = SENT_LEN;
+        g_op = "request_id";
+        llmedge_status st = chk(llmedge_request_id(r, n1 ? NULL : &t, n2 ? NULL : &n), !r || n1 || n2);
+        if (st == LLMEDGE_STATUS_OK) chk_out_str(t, n, false);
+        else if (t != SENT_PTR || n != SENT_LEN) fail("written on failure");
+        break;
+    }
+    case 2: {
+        bool done = true;
+        g_op = "request_done";
+        llmedge_status st = chk(llmedge_request_done(r, n1 ? NULL : &done), !r || n1);
+        if (st && !done) fail("written on failure");
+        break;
+    }
+    case 3:
+    case 4: {
+        /* Wait (after a cancel, mostly, so that long generations do not slow the run down). */
+        if (r && chance(80)) chk(llmedge_request_cancel(r), false);
+        llmedge_completion *c = SENT_PTR;
+        g_op = "request_wait";
+        llmedge_status st = chk(llmedge_request_wait(r, n1 ? NULL : &c), !r || n1);
+        if (st == LLMEDGE_STATUS_OK) {
+            if (c == NULL || c == SENT_PTR) fail("completion not written");
+            check_completion(c, NULL);
+            keep_completion(c);
+        } else if (c != SENT_PTR) {
+            fail("completion written on failure");
+        }
+        break;
+    }
+    default: {
+        int i = (int)below(NP);
+        g_op = "request_free";
+        llmedge_request_free(P_req[i]); /* the request goes on; its callbacks free their state */
+        P_req[i] = NULL;
         break;
     }
     }
@@ -1514,6 +1786,10 @@ static const struct op OPS[] = {
     {"lora", 5, op_lora},
     {"tools", 8, op_tools},
     {"default_model_path", 1, op_default_model_path},
+    {"session_state", 3, op_session_state},
+    {"engine_options", 5, op_engine_options},
+    {"engine", 6, op_engine},
+    {"request", 5, op_request},
 };
 #define N_OPS (sizeof OPS / sizeof OPS[0])
 
@@ -1675,8 +1951,12 @@ int main(int argc, char **argv) {
         llmedge_merge_options_free(P_mergeo[i]);
         llmedge_quantize_options_free(P_qo[i]);
         llmedge_eval_options_free(P_eo[i]);
+        llmedge_engine_options_free(P_engo[i]);
         if (P_tok_live[i]) llmedge_tokens_free(P_tok[i], P_toklen[i]);
     }
+    /* Engines first (their requests end, each on_done frees its state), then the handles. */
+    for (int i = 0; i < NE; i++) llmedge_engine_free(P_eng[i]);
+    for (int i = 0; i < NP; i++) llmedge_request_free(P_req[i]);
     for (int i = 0; i < NS; i++) llmedge_string_free(P_str[i]);
     for (int i = 0; i < 2; i++) llmedge_floats_free(P_flt[i], P_fltlen[i]);
     for (size_t i = 0; i < g_n_paths; i++) free((void *)g_paths[i]);

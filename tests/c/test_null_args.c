@@ -40,6 +40,9 @@ int main(int argc, char **argv) {
     llmedge_merge_options_free(NULL);
     llmedge_quantize_options_free(NULL);
     llmedge_eval_options_free(NULL);
+    llmedge_engine_options_free(NULL);
+    llmedge_engine_free(NULL);
+    llmedge_request_free(NULL);
 
     /* Builders: NULL handle. */
     NULL_ARG(llmedge_model_options_set_n_gpu_layers(NULL, 1));
@@ -93,6 +96,14 @@ int main(int argc, char **argv) {
     NULL_ARG(llmedge_eval_options_set_max_chunks(NULL, 1));
     NULL_ARG(llmedge_eval_options_set_threads(NULL, 1));
     NULL_ARG(llmedge_eval_options_add_lora(NULL, NULL, 1.0f));
+    NULL_ARG(llmedge_session_options_set_prefix_reuse(NULL, false));
+    NULL_ARG(llmedge_engine_options_set_session_options(NULL, NULL));
+    NULL_ARG(llmedge_engine_options_set_slots(NULL, 1));
+    NULL_ARG(llmedge_engine_options_set_max_queue(NULL, 1));
+    NULL_ARG(llmedge_engine_options_set_timeout_ms(NULL, 1));
+    NULL_ARG(llmedge_engine_options_set_prefix_cache_bytes(NULL, 1));
+    NULL_ARG(llmedge_engine_options_set_prefix_cache_min_tokens(NULL, 1));
+    NULL_ARG(llmedge_engine_options_set_adapter_quantum(NULL, 1));
 
     /* Builders: NULL string arguments. */
     llmedge_session_options *so = llmedge_session_options_new();
@@ -377,6 +388,59 @@ int main(int argc, char **argv) {
         llmedge_image_free(img);
         llmedge_image_options_free(io);
     }
+    /* Session state files and cached prompt tokens. */
+    size_t n_state = 7;
+    NULL_ARG(llmedge_session_save_state(NULL, "s", 1));
+    NULL_ARG(llmedge_session_save_state(session, NULL, 0));
+    NULL_ARG(llmedge_session_load_state(NULL, "s", 1, &n_state));
+    NULL_ARG(llmedge_session_load_state(session, NULL, 0, &n_state));
+    NULL_ARG(llmedge_session_load_state(session, "s", 1, NULL));
+    NULL_ARG(llmedge_completion_cached_prompt_tokens(NULL, &u32));
+    NULL_ARG(llmedge_completion_cached_prompt_tokens(c, NULL));
+    CHECK(n_state == 7);
+
+    /* The serving engine and its requests. */
+    llmedge_engine_options *engo = llmedge_engine_options_new();
+    CHECK(engo != NULL);
+    NULL_ARG(llmedge_engine_options_set_session_options(engo, NULL));
+    CHECK_OK(llmedge_engine_options_set_session_options(engo, so));
+    CHECK_OK(llmedge_engine_options_set_slots(engo, 1));
+    llmedge_engine *engine = NULL;
+    NULL_ARG(llmedge_engine_new(NULL, engo, &engine));
+    NULL_ARG(llmedge_engine_new(model, engo, NULL));
+    CHECK(engine == NULL);
+    CHECK_OK(llmedge_engine_new(model, engo, &engine));
+    NULL_ARG(llmedge_engine_shutdown(NULL, true));
+    NULL_ARG(llmedge_engine_stats_json(NULL, &s, &slen));
+    NULL_ARG(llmedge_engine_stats_json(engine, NULL, &slen));
+    NULL_ARG(llmedge_engine_stats_json(engine, &s, NULL));
+    llmedge_request *req = NULL;
+    NULL_ARG(llmedge_engine_submit(NULL, "a", 1, go, 0, NULL, NULL, NULL, &req));
+    NULL_ARG(llmedge_engine_submit(engine, NULL, 0, go, 0, NULL, NULL, NULL, &req));
+    NULL_ARG(llmedge_engine_submit_tokens(NULL, &one_token, 1, go, 0, NULL, NULL, NULL, &req));
+    NULL_ARG(llmedge_engine_submit_tokens(engine, NULL, 0, go, 0, NULL, NULL, NULL, &req));
+    NULL_ARG(llmedge_engine_submit_chat(NULL, msgs, go, 0, NULL, NULL, NULL, &req));
+    NULL_ARG(llmedge_engine_submit_chat(engine, NULL, go, 0, NULL, NULL, NULL, &req));
+    CHECK(req == NULL && s == NULL);
+    /* NULL options, callbacks and out_request are allowed. */
+    CHECK_OK(llmedge_engine_submit(engine, "a", 1, go, 0, NULL, NULL, NULL, NULL));
+    CHECK_OK(llmedge_engine_submit_chat(engine, msgs, go, 0, NULL, NULL, NULL, &req));
+    bool done = false;
+    llmedge_completion *ec = NULL;
+    NULL_ARG(llmedge_request_cancel(NULL));
+    NULL_ARG(llmedge_request_id(NULL, &text, &len));
+    NULL_ARG(llmedge_request_id(req, NULL, &len));
+    NULL_ARG(llmedge_request_id(req, &text, NULL));
+    NULL_ARG(llmedge_request_done(NULL, &done));
+    NULL_ARG(llmedge_request_done(req, NULL));
+    NULL_ARG(llmedge_request_wait(NULL, &ec));
+    NULL_ARG(llmedge_request_wait(req, NULL));
+    CHECK(text == NULL && ec == NULL);
+    CHECK_OK(llmedge_request_wait(req, &ec));
+    llmedge_completion_free(ec);
+    llmedge_request_free(req);
+    llmedge_engine_free(engine);
+    llmedge_engine_options_free(engo);
 
     llmedge_completion_free(c);
     llmedge_prompt_template_free(tpl);

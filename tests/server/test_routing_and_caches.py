@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import LORA, Server, audit_records, base_config, free_port, verify_audit
+from conftest import LORA, MODEL, ROOT, Server, audit_records, base_config, free_port, verify_audit
 
 ROUTES = f"""
 [[models.adapters]]
@@ -133,3 +133,34 @@ def test_a_shared_system_prompt_is_reused_from_the_prefix_cache(routed):
     warm = ask("Second patient: cough.")
     assert cold.usage.prompt_tokens_details.cached_tokens < 50
     assert warm.usage.prompt_tokens_details.cached_tokens > 250, warm.usage
+
+
+def test_the_shipped_example_config_serves_as_documented(tmp_path):
+    """examples/serve/llmedge.toml is what operators copy: it must load and route as its
+    comments say (keyword, alias, default), with its API key, and audit every request."""
+    text = (ROOT / "examples/serve/llmedge.toml").read_text()
+    text = text.replace('bind = "127.0.0.1:8080"', 'bind = "127.0.0.1:@PORT@"')
+    text = text.replace('path = ""', f'path = "{MODEL}"')
+    s = Server(tmp_path, text).start()
+    try:
+        cases = [
+            ("What dosage of paracetamol is usual?", "whatever", "medical", "keyword"),
+            ("Hello there.", "clinical", "medical", "model"),
+            ("Hello there.", "whatever", "general", "default"),
+        ]
+        for content, model, route, rule in cases:
+            r = s.client(key="change-me").chat.completions.create(
+                model=model, messages=[{"role": "user", "content": content}], max_tokens=4, temperature=0)
+            meta = r.model_extra["llmedge"]
+            assert (meta["route"], meta["route_rule"]["rule"]) == (route, rule), (content, meta)
+        import openai
+
+        with pytest.raises(openai.AuthenticationError):
+            s.client(key="sk-wrong").chat.completions.create(
+                model="x", messages=[{"role": "user", "content": "hi"}], max_tokens=1)
+    finally:
+        assert s.stop() == 0, s.log_text()
+    records = audit_records(tmp_path / "audit")
+    assert [r["serving"]["route"] for r in records] == [c[2] for c in cases]
+    assert {r["tenant"] for r in records} == {"ward-7"}, records[0]
+    assert verify_audit(tmp_path / "audit")["ok"]

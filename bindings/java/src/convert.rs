@@ -287,7 +287,7 @@ pub(crate) fn session_options(env: &mut JNIEnv<'_>, obj: &JObject<'_>) -> JResul
         tenant: string_field(env, obj, "tenant")?.unwrap_or(defaults.tenant),
         surface: Surface::Java,
         adapters: crate::lora::adapters_field(env, obj)?.unwrap_or_default(),
-        prefix_reuse: defaults.prefix_reuse,
+        prefix_reuse: bool_field(env, obj, "prefixReuse")?,
     })
 }
 
@@ -460,13 +460,14 @@ pub(crate) fn new_completion<'local>(
     let t = &c.timings;
     Ok(env.new_object(
         "io/llmedge/Completion",
-        "(Ljava/lang/String;[IIIIDDDDDLjava/lang/String;Ljava/lang/String;)V",
+        "(Ljava/lang/String;[IIIIIDDDDDLjava/lang/String;Ljava/lang/String;)V",
         &[
             JValue::Object(&text),
             JValue::Object(&tokens),
             JValue::Int(finish),
             JValue::Int(c.usage.prompt_tokens as i32),
             JValue::Int(c.usage.completion_tokens as i32),
+            JValue::Int(c.usage.cached_prompt_tokens as i32),
             JValue::Double(t.time_to_first_token_ms),
             JValue::Double(t.prompt_ms),
             JValue::Double(t.generation_ms),

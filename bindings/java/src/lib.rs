@@ -4,12 +4,14 @@
 //! [`guard::guard`], so an llmedge error becomes an `io.llmedge.LlmedgeException` carrying the
 //! error's stable code, and a Rust panic becomes one with code 99 instead of crashing the JVM.
 //!
-//! Handles: a model is a `Box<Model>` and a session a `Box<SessionBox>`, passed to Java as a
+//! Handles: a model is a `Box<Model>`, a session a `Box<SessionBox>` and an engine a
+//! `Box<Engine>` (see `engine.rs`), passed to Java as a
 //! `jlong` from [`Box::into_raw`]. The Java side (`NativeResource`) keeps the handle in a field,
 //! counts the calls using it, and frees it exactly once, after the last such call has returned;
 //! a handle of 0 means closed and is reported as [`Error::Closed`] (code 60).
 
 mod convert;
+mod engine;
 mod guard;
 mod lora;
 mod safety;
@@ -297,6 +299,44 @@ pub extern "system" fn Java_io_llmedge_NativeBridge_sessionCancel<'l>(
     guard(&mut env, (), |_| {
         session_ref(handle)?.cancel.cancel();
         Ok(())
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_llmedge_NativeBridge_sessionSaveState<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    path: JString<'l>,
+) {
+    guard(&mut env, (), |env| {
+        let boxed = session_ref(handle)?;
+        let path = string_arg(env, &path, "path")?;
+        boxed
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .save_state(path)?;
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_io_llmedge_NativeBridge_sessionLoadState<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    path: JString<'l>,
+) -> jint {
+    guard(&mut env, 0, |env| {
+        let boxed = session_ref(handle)?;
+        let path = string_arg(env, &path, "path")?;
+        let n = boxed
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .load_state(path)?;
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
     })
 }
 

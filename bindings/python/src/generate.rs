@@ -120,7 +120,7 @@ pub fn render_call(
 }
 
 /// The generation options of a call, validated by core.
-fn checked_options(a: &Args<'_>, model: &Model) -> PyResult<GenerateOptions> {
+pub fn checked_options(a: &Args<'_>, model: &Model) -> PyResult<GenerateOptions> {
     let mut options = generate_options(a)?;
     options.adapters = crate::lora::adapter_set(a, "adapters", model, false)?;
     options.validate(model).py(a.py())?;

@@ -4,8 +4,10 @@
 //! classes and adds the exception hierarchy generated from [`ERROR_CODES`](error_codes).
 //! Long operations (loading, prompt evaluation, generation, embedding) run with the GIL
 //! released (as are adapter loading, merging, importing and quantizing); Ctrl-C cancels a generation on the main thread between tokens.
+//! The serving engine's scheduler thread never takes the GIL (see `engine.rs`).
 
 mod args;
+mod engine;
 mod errors;
 mod generate;
 mod json;
@@ -95,6 +97,8 @@ mod _llmedge {
     use super::builtin_chat_templates;
     #[pymodule_export]
     use super::default_model_path;
+    #[pymodule_export]
+    use super::engine::{PyEngine, PyRequest};
     #[pymodule_export]
     use super::lora::{lora_import, lora_merge, quantize, PyLoraAdapter};
     #[pymodule_export]

@@ -57,6 +57,7 @@ const MODEL_ARGS: &[&str] = &[
     "manifest",
     "pubkey",
     "mmproj",
+    "prefix_reuse",
 ];
 
 const SESSION_ARGS: &[&str] = &[
@@ -70,6 +71,7 @@ const SESSION_ARGS: &[&str] = &[
     "audit_dir",
     "tenant",
     "adapters",
+    "prefix_reuse",
 ];
 
 /// `numpy`, when it can be imported.
@@ -83,6 +85,16 @@ fn numpy(py: Python<'_>) -> Option<&Bound<'_, PyModule>> {
 }
 
 impl PyModel {
+    /// The model and the options its sessions start from (audit log included), for an engine.
+    pub fn session_base(&self, py: Python<'_>) -> PyResult<(Model, SessionOptions)> {
+        let audit = lock(&self.inner).audit.clone();
+        let options = SessionOptions {
+            audit,
+            ..self.session_options.clone()
+        };
+        Ok((self.model(py)?, options))
+    }
+
     fn model(&self, py: Python<'_>) -> PyResult<Model> {
         lock(&self.inner)
             .model
@@ -169,6 +181,10 @@ PyModel {
     /// loaded into the model) or `(path, scale)` pairs; a request may override them with
     /// `adapters=`. A file that does not fit the model raises `AdapterError`.
     ///
+    /// `prefix_reuse=False` makes every request of the model's sessions evaluate its whole
+    /// prompt instead of reusing the KV of the previous request (bit-for-bit the logits of a
+    /// fresh context).
+    ///
     /// `manifest` requires a verified model: the model file and every adapter must be listed
     /// in that manifest (`llmedge manifest create`) with a matching SHA-256, and, with
     /// `pubkey` (a public key file), the manifest must be signed by that key; otherwise
@@ -178,7 +194,7 @@ PyModel {
     #[new]
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "(path=None, *, n_gpu_layers=0, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, use_mmap=True, use_mlock=False, chat_template=None, safety_policy=None, audit_dir=None, tenant='local', adapters=None, manifest=None, pubkey=None, mmproj=None)"
+        text_signature = "(path=None, *, n_gpu_layers=0, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, use_mmap=True, use_mlock=False, chat_template=None, safety_policy=None, audit_dir=None, tenant='local', adapters=None, manifest=None, pubkey=None, mmproj=None, prefix_reuse=True)"
     )]
     fn new(
         py: Python<'_>,
@@ -297,7 +313,7 @@ PyModel {
     /// adapter paths or `(adapter, scale)` pairs; `[]` runs the bare model.
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "($self, *, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, chat_template=None, safety_policy=None, audit_dir=None, tenant=None, adapters=None)"
+        text_signature = "($self, *, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, chat_template=None, safety_policy=None, audit_dir=None, tenant=None, adapters=None, prefix_reuse=None)"
     )]
     fn session(
         &self,

@@ -70,6 +70,9 @@ pub const GENERATE_JSON_ARGS: &[&str] = with_generate_options!(unconstrained: "p
 pub const CHAT_JSON_ARGS: &[&str] = with_generate_options!(unconstrained: "messages", "schema");
 pub const RUN_TEMPLATE_ARGS: &[&str] = with_generate_options!("template", "vars");
 pub const RUN_DYNAMIC_ARGS: &[&str] = with_generate_options!("template", "request");
+pub const SUBMIT_ARGS: &[&str] = with_generate_options!("prompt", "stream", "timeout");
+pub const ENGINE_COMPLETE_ARGS: &[&str] = with_generate_options!("prompt", "timeout");
+pub const ENGINE_CHAT_ARGS: &[&str] = with_generate_options!("messages", "timeout");
 
 /// What to generate from.
 #[derive(Debug, Clone)]
@@ -280,9 +283,13 @@ pub fn prompt(a: &Args<'_>) -> PyResult<Request> {
 /// `role` and `content` attributes). `content` may be a string, `None`, or a list of
 /// `{"type": "text", "text": ...}` parts.
 pub fn messages(a: &Args<'_>) -> PyResult<Vec<ChatMessage>> {
+    messages_value(a, a.required("messages")?)
+}
+
+/// Messages given as the value `v` of one of `a`'s arguments.
+pub fn messages_value(a: &Args<'_>, v: &Bound<'_, PyAny>) -> PyResult<Vec<ChatMessage>> {
     let py = a.py();
     let func = a.func();
-    let v = a.required("messages")?;
     if !(v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>()) {
         return Err(a.wrong_type("messages", "list[dict]", v));
     }

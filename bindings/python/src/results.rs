@@ -18,6 +18,8 @@ pub struct PyUsage {
     pub prompt_tokens: u32,
     /// Tokens generated.
     pub completion_tokens: u32,
+    /// Prompt tokens whose KV was reused from an earlier request (part of `prompt_tokens`).
+    pub cached_prompt_tokens: u32,
 }
 
 #[pymethods]
@@ -34,13 +36,14 @@ impl PyUsage {
         d.set_item("prompt_tokens", self.prompt_tokens)?;
         d.set_item("completion_tokens", self.completion_tokens)?;
         d.set_item("total_tokens", self.total_tokens())?;
+        d.set_item("cached_prompt_tokens", self.cached_prompt_tokens)?;
         Ok(d)
     }
 
     fn __repr__(&self) -> String {
         format!(
-            "Usage(prompt_tokens={}, completion_tokens={})",
-            self.prompt_tokens, self.completion_tokens
+            "Usage(prompt_tokens={}, completion_tokens={}, cached_prompt_tokens={})",
+            self.prompt_tokens, self.completion_tokens, self.cached_prompt_tokens
         )
     }
 }
@@ -50,6 +53,7 @@ impl From<Usage> for PyUsage {
         PyUsage {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
+            cached_prompt_tokens: u.cached_prompt_tokens,
         }
     }
 }

@@ -9,10 +9,11 @@ use pyo3::types::{PyDict, PyTuple};
 use crate::args::Args;
 use crate::errors::{closed, IntoPy};
 use crate::generate::{self, generation_methods, Target};
-use crate::slot::{lock, Slot};
+use crate::slot::{lock, run_on_session, Slot};
 
 /// Session options from `n_ctx`, `n_batch`, `n_ubatch`, `threads`, `threads_batch`,
-/// `chat_template`, `safety_policy`, `audit_dir`, `tenant` (absent ones keep `base`'s values).
+/// `chat_template`, `safety_policy`, `audit_dir`, `tenant`, `prefix_reuse` (absent ones keep
+/// `base`'s values).
 pub fn session_options(a: &Args<'_>, base: &SessionOptions) -> PyResult<SessionOptions> {
     let mut o = base.clone();
     if let Some(v) = a.u32("n_ctx", 0)? {
@@ -33,6 +34,9 @@ pub fn session_options(a: &Args<'_>, base: &SessionOptions) -> PyResult<SessionO
     if let Some(t) = a.string("chat_template")? {
         o.chat_template = Some(ChatTemplate::parse(&t).py(a.py())?);
     }
+    if let Some(v) = a.bool("prefix_reuse")? {
+        o.prefix_reuse = v;
+    }
     crate::safety::apply_session_options(a, &mut o)?;
     Ok(o)
 }
@@ -52,7 +56,9 @@ pub fn open_slot(
 ///
 /// Create one per thread with `Model.session()`; sessions of one model run at the same time.
 /// A session serves one request at a time: a second request waits for the first.
-/// Every request starts from an empty cache (the prompt carries the whole conversation).
+/// The prompt carries the whole conversation; the session keeps the KV of its last request and
+/// evaluates only what a new prompt adds to it (`usage.cached_prompt_tokens`), unless created
+/// with `prefix_reuse=False`. `save_state`/`load_state` keep that KV across processes.
 #[pyclass(name = "Session", module = "llmedge", frozen)]
 pub struct PySession {
     slot: Arc<Slot>,
@@ -112,6 +118,39 @@ PySession {
     /// `finish_reason == "cancelled"`; a no-op when nothing runs.
     fn cancel(&self) {
         self.slot.cancel_current();
+    }
+
+    /// Save what the KV cache holds (the last request's prompt and reply) to the file `path`,
+    /// so that this or a later process continues from it with `load_state` without evaluating
+    /// it again. The file names the model's SHA-256 and the session's adapters.
+    #[pyo3(signature = (*args, **kwargs), text_signature = "($self, path)")]
+    fn save_state(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let a = Args::parse(py, "save_state", &["path"], 1, args, kwargs)?;
+        a.required("path")?;
+        let path = a.path("path")?.unwrap_or_default();
+        run_on_session(py, &self.slot, move |s| s.save_state(&path))
+    }
+
+    /// Restore a state saved by `save_state` (same model and adapters) and return the number
+    /// of tokens restored: the next request whose prompt starts with them evaluates only the
+    /// rest. A corrupt or truncated file, or one from another model or adapter set, raises
+    /// `StateError` (a missing file `IoError`) and leaves the cache empty.
+    #[pyo3(signature = (*args, **kwargs), text_signature = "($self, path)")]
+    fn load_state(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<usize> {
+        let a = Args::parse(py, "load_state", &["path"], 1, args, kwargs)?;
+        a.required("path")?;
+        let path = a.path("path")?.unwrap_or_default();
+        run_on_session(py, &self.slot, move |s| s.load_state(&path))
     }
 
     /// Cancel any running generation and free the session's memory. Idempotent; any later

@@ -39,6 +39,10 @@ EXPECTED_CODES = {
     51: "checksum_mismatch",
     52: "fetch",
     60: "closed",
+    70: "busy",
+    71: "timeout",
+    72: "state",
+    73: "config",
     98: "internal",
     99: "panic",
 }
@@ -66,6 +70,13 @@ def test_hierarchy_is_generated_from_core_codes():
     assert issubclass(llmedge.ArgumentTypeError, TypeError)
     assert issubclass(llmedge.InvalidArgumentError, ValueError)
     assert issubclass(llmedge.ModelNotFoundError, FileNotFoundError)
+    # Serving engine and session state codes; the timeout class does not shadow the built-in.
+    assert llmedge.BusyError.code == 70
+    assert llmedge.RequestTimeoutError.code == 71
+    assert issubclass(llmedge.RequestTimeoutError, TimeoutError)
+    assert llmedge.ERROR_CLASSES[71] is llmedge.RequestTimeoutError
+    assert not hasattr(llmedge, "TimeoutError") or llmedge.TimeoutError is TimeoutError
+    assert llmedge.StateError.code == 72
 
 
 def check(excinfo, cls, code):

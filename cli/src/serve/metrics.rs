@@ -96,6 +96,9 @@ struct EngineCollector {
     deployment: Arc<OnceLock<Deployment>>,
 }
 
+/// One engine statistic exported as a metric: name, help text and how to read it.
+type StatMetric = (&'static str, &'static str, fn(&llmedge::EngineStats) -> u64);
+
 fn model_label(id: &str) -> Labels {
     vec![("model".into(), id.into())]
 }
@@ -110,7 +113,7 @@ impl Collector for EngineCollector {
             .iter()
             .map(|m| (m.id.as_str(), m.engine.stats()))
             .collect();
-        let gauges: [(&str, &str, fn(&llmedge::EngineStats) -> u64); 5] = [
+        let gauges: [StatMetric; 5] = [
             ("llmedge_queue_depth", "Requests waiting for a slot", |s| {
                 s.queued.into()
             }),
@@ -142,7 +145,7 @@ impl Collector for EngineCollector {
                 ConstGauge::new(get(s) as i64).encode(family.encode_family(&model_label(id))?)?;
             }
         }
-        let counters: [(&str, &str, fn(&llmedge::EngineStats) -> u64); 7] = [
+        let counters: [StatMetric; 7] = [
             (
                 "llmedge_generated_tokens",
                 "Tokens generated (rate() gives tok/s)",

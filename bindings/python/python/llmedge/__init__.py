@@ -24,21 +24,33 @@ LoRA adapters and model tools:
 >>> llmedge.lora_merge("base.gguf", [("adapter.gguf", 1.0)], "merged.gguf", out_type="f16")
 >>> llmedge.quantize("model-f16.gguf", "model-q4.gguf", type="Q4_K_M")
 
+Serving many requests at once: an ``Engine`` batches them on one model (continuous batching,
+prompt-prefix reuse, a bounded queue):
+
+>>> with llmedge.Engine(model, slots=4) as engine:
+...     requests = [engine.submit(q, stream=True, max_tokens=64) for q in questions]
+...     for piece in requests[0]:                         # or: async for piece in request
+...         print(piece, end="")
+...     answers = [r.result() for r in requests]          # or: await request
+
 Thread rules: a ``Model`` may be shared by threads; its ``generate``/``chat`` run on one default
 session, one request at a time. For requests in parallel give each thread its own
-``model.session()``. Loading, prompt evaluation and generation release the GIL; Ctrl-C cancels
-a generation between tokens. Every error is an ``llmedge.Error`` with a stable ``code``.
+``model.session()``, or share one ``Engine``. Loading, prompt evaluation and generation release
+the GIL; Ctrl-C cancels a generation between tokens. Every error is an ``llmedge.Error`` with a
+stable ``code``.
 """
 
 from ._llmedge import (
     Completion,
     DynamicFlowOutput,
     Image,
+    Engine,
     JsonCompletion,
     LoraAdapter,
     Model,
     ModelInfo,
     PromptTemplate,
+    Request,
     Safety,
     Session,
     TemplateLibrary,
@@ -63,11 +75,13 @@ __all__ = [
     "Completion",
     "DynamicFlowOutput",
     "Image",
+    "Engine",
     "JsonCompletion",
     "LoraAdapter",
     "Model",
     "ModelInfo",
     "PromptTemplate",
+    "Request",
     "Safety",
     "Session",
     "TemplateLibrary",

@@ -4,8 +4,10 @@ import os
 from types import TracebackType
 from typing import (
     Any,
+    Awaitable,
     Callable,
     Dict,
+    Generator,
     Iterator,
     List,
     Literal,
@@ -25,11 +27,13 @@ __all__ = [
     "Completion",
     "DynamicFlowOutput",
     "Image",
+    "Engine",
     "JsonCompletion",
     "LoraAdapter",
     "Model",
     "ModelInfo",
     "PromptTemplate",
+    "Request",
     "Safety",
     "Session",
     "TemplateLibrary",
@@ -77,6 +81,10 @@ __all__ = [
     "ChecksumMismatchError",
     "FetchError",
     "ClosedError",
+    "BusyError",
+    "RequestTimeoutError",
+    "StateError",
+    "ConfigError",
     "InternalError",
     "PanicError",
 ]
@@ -152,6 +160,8 @@ class Usage:
     def prompt_tokens(self) -> int: ...
     @property
     def completion_tokens(self) -> int: ...
+    @property
+    def cached_prompt_tokens(self) -> int: ...
     @property
     def total_tokens(self) -> int: ...
     def to_dict(self) -> Dict[str, int]: ...
@@ -736,6 +746,8 @@ class Session:
     ) -> DynamicFlowOutput: ...
     def render_chat(self, messages: _Messages, add_generation_prompt: bool = True) -> str: ...
     def cancel(self) -> None: ...
+    def save_state(self, path: _PathLike) -> None: ...
+    def load_state(self, path: _PathLike) -> int: ...
     def close(self) -> None: ...
     @property
     def closed(self) -> bool: ...
@@ -771,6 +783,7 @@ class Model:
         manifest: Union[str, "os.PathLike[str]", None] = None,
         pubkey: Union[str, "os.PathLike[str]", None] = None,
         mmproj: Union[str, "os.PathLike[str]", None] = None,
+        prefix_reuse: bool = True,
     ) -> "Model": ...
     @overload
     def generate(
@@ -1120,6 +1133,7 @@ class Model:
         audit_dir: Union[str, "os.PathLike[str]", None] = None,
         tenant: Optional[str] = None,
         adapters: _AdapterSpecs = None,
+        prefix_reuse: Optional[bool] = None,
     ) -> Session: ...
     def tokenize(self, text: str, add_special: bool = True, parse_special: bool = False) -> List[int]: ...
     def detokenize(self, tokens: Sequence[int], special: bool = False) -> str: ...
@@ -1137,6 +1151,203 @@ class Model:
     def __exit__(
         self,
         *_exc: Union[Optional[Type[BaseException]], Optional[BaseException], Optional[TracebackType]],
+    ) -> bool: ...
+
+@final
+class Request(Iterator[str]):
+    """A request submitted to an ``Engine``: iterate it (or ``async for``) for the pieces,
+    ``result()`` (or ``await``) for the ``Completion``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def done(self) -> bool: ...
+    def cancel(self) -> None: ...
+    def result(self) -> Completion: ...
+    def __iter__(self: _Self) -> _Self: ...
+    def __next__(self) -> str: ...
+    def __aiter__(self: _Self) -> _Self: ...
+    def __anext__(self) -> Awaitable[str]: ...
+    def __await__(self) -> Generator[Any, None, Completion]: ...
+
+@final
+class Engine:
+    """A continuous-batching engine on one model: many requests decoded together."""
+
+    def __new__(
+        cls,
+        model: Model,
+        *,
+        slots: int = 4,
+        max_queue: int = 64,
+        timeout: Optional[float] = None,
+        prefix_cache_bytes: int = 268435456,
+        prefix_cache_min_tokens: int = 32,
+        adapter_quantum: int = 16,
+        n_ctx: Optional[int] = None,
+        n_batch: Optional[int] = None,
+        n_ubatch: Optional[int] = None,
+        threads: Optional[int] = None,
+        threads_batch: Optional[int] = None,
+        chat_template: Optional[str] = None,
+        safety_policy: _SafetyPolicy = None,
+        audit_dir: Union[str, "os.PathLike[str]", None] = None,
+        tenant: Optional[str] = None,
+        adapters: _AdapterSpecs = None,
+        prefix_reuse: Optional[bool] = None,
+    ) -> "Engine": ...
+    def submit(
+        self,
+        prompt: Union[_Prompt, _Messages],
+        *,
+        stream: bool = False,
+        timeout: Optional[float] = None,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+        adapters: _Adapters = None,
+    ) -> Request: ...
+    def generate(
+        self,
+        prompt: _Prompt,
+        *,
+        timeout: Optional[float] = None,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+        adapters: _Adapters = None,
+    ) -> str: ...
+    def complete(
+        self,
+        prompt: _Prompt,
+        *,
+        timeout: Optional[float] = None,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+        adapters: _Adapters = None,
+    ) -> Completion: ...
+    def chat(
+        self,
+        messages: _Messages,
+        *,
+        timeout: Optional[float] = None,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+        adapters: _Adapters = None,
+    ) -> str: ...
+    def chat_complete(
+        self,
+        messages: _Messages,
+        *,
+        timeout: Optional[float] = None,
+        max_tokens: Optional[int] = 256,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        repeat_penalty: float = 1.0,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        penalty_last_n: int = 64,
+        seed: Optional[int] = None,
+        greedy: bool = False,
+        stop: _Stop = None,
+        logit_bias: _LogitBias = None,
+        ignore_eos: bool = False,
+        truncation: _Truncation = "error",
+        json_schema: Optional[_JsonSchema] = None,
+        choices: Optional[Sequence[str]] = None,
+        regex: Optional[str] = None,
+        grammar: Optional[str] = None,
+        request_id: Optional[str] = None,
+        tenant: Optional[str] = None,
+        adapters: _Adapters = None,
+    ) -> Completion: ...
+    def stats(self) -> Dict[str, int]: ...
+    def shutdown(self, drain: bool = True) -> None: ...
+    def close(self) -> None: ...
+    @property
+    def slots(self) -> int: ...
+    @property
+    def n_ctx(self) -> int: ...
+    def __enter__(self: _Self) -> _Self: ...
+    def __exit__(
+        self,
+        *exc: Union[Optional[Type[BaseException]], Optional[BaseException], Optional[TracebackType]],
     ) -> bool: ...
 
 class Error(Exception):
@@ -1236,6 +1447,18 @@ class FetchError(Error):
 
 class ClosedError(Error, ValueError):
     """Code 60: the object was closed."""
+
+class BusyError(Error):
+    """Code 70: the serving engine's queue is full; try again later."""
+
+class RequestTimeoutError(Error, TimeoutError):
+    """Code 71: the request ran past its deadline (queued or generating)."""
+
+class StateError(Error):
+    """Code 72: a saved session state is corrupt or belongs to another model or adapter set."""
+
+class ConfigError(Error):
+    """Code 73: a server configuration file is invalid (the message names the file and line)."""
 
 class InternalError(Error):
     """Code 98: a bug inside llmedge."""

@@ -3,9 +3,10 @@
 Every error llmedge raises is an :class:`Error` whose ``code`` is the stable number shared with
 the C ABI, the Java binding and the CLI's exit status. One subclass per code is generated from
 ``_llmedge.ERROR_CODES`` (core's ``ErrorCode::ALL``); its name is the code's snake_case name in
-CamelCase plus ``Error`` (``invalid_argument`` -> ``InvalidArgumentError``). Where a built-in
-exception means the same thing, the class also derives from it, so ``except ValueError`` or
-``except FileNotFoundError`` keep working.
+CamelCase plus ``Error`` (``invalid_argument`` -> ``InvalidArgumentError``), except where that
+would shadow a built-in (``timeout`` -> ``RequestTimeoutError``). Where a built-in exception
+means the same thing, the class also derives from it, so ``except ValueError``,
+``except FileNotFoundError`` or ``except TimeoutError`` keep working.
 """
 
 from __future__ import annotations
@@ -42,10 +43,16 @@ _BUILTIN_BASES: Dict[str, Tuple[type, ...]] = {
     "context_overflow": (ValueError,),
     "io": (OSError,),
     "closed": (ValueError,),
+    "timeout": (TimeoutError,),
 }
+
+# Class names that would shadow a built-in exception.
+_CLASS_NAMES: Dict[str, str] = {"timeout": "RequestTimeoutError"}
 
 
 def _class_name(name: str) -> str:
+    if name in _CLASS_NAMES:
+        return _CLASS_NAMES[name]
     return "".join(part[:1].upper() + part[1:] for part in name.split("_")) + "Error"
 
 

@@ -34,6 +34,10 @@ from . import (
     ChecksumMismatchError as ChecksumMismatchError,
     FetchError as FetchError,
     ClosedError as ClosedError,
+    BusyError as BusyError,
+    RequestTimeoutError as RequestTimeoutError,
+    StateError as StateError,
+    ConfigError as ConfigError,
     InternalError as InternalError,
     PanicError as PanicError,
 )
@@ -71,6 +75,10 @@ __all__ = [
     "ChecksumMismatchError",
     "FetchError",
     "ClosedError",
+    "BusyError",
+    "RequestTimeoutError",
+    "StateError",
+    "ConfigError",
     "InternalError",
     "PanicError",
 ]

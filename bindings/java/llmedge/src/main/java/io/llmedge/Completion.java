@@ -14,12 +14,12 @@ public final class Completion {
 
     /** Built by the native library. */
     Completion(String text, int[] tokens, int finishReason, int promptTokens, int completionTokens,
-            double timeToFirstTokenMs, double promptMs, double generationMs, double promptTokensPerSecond,
+            int cachedPromptTokens, double timeToFirstTokenMs, double promptMs, double generationMs, double promptTokensPerSecond,
             double generationTokensPerSecond, String requestId, String safetyJson) {
         this.text = text;
         this.tokens = tokens;
         this.finishReason = FinishReason.values()[finishReason];
-        this.usage = new Usage(promptTokens, completionTokens);
+        this.usage = new Usage(promptTokens, completionTokens, cachedPromptTokens);
         this.timings = new Timings(timeToFirstTokenMs, promptMs, generationMs, promptTokensPerSecond,
                 generationTokensPerSecond);
         this.requestId = requestId;

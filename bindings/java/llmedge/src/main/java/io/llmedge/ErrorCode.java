@@ -63,6 +63,14 @@ public enum ErrorCode {
     FETCH(52),
     /** The object was closed and can no longer be used. */
     CLOSED(60),
+    /** The serving engine's queue is full: try again later. */
+    BUSY(70),
+    /** The request ran past its deadline, queued or generating. */
+    TIMEOUT(71),
+    /** A saved session state is corrupt or belongs to another model or adapter set. */
+    STATE(72),
+    /** A server configuration file is invalid (the message names the file and line). */
+    CONFIG(73),
     /** A bug inside llmedge. */
     INTERNAL(98),
     /** A Rust panic was caught at the JNI boundary. */

@@ -52,6 +52,39 @@ final class NativeBridge {
     static native Completion sessionGenerate(long session, String prompt, int[] tokens, ChatMessage[] messages,
             GenerateOptions options, TokenListener listener);
 
+    static native void sessionSaveState(long session, String path);
+
+    /** The number of tokens restored. */
+    static native int sessionLoadState(long session, String path);
+
+    // The serving engine (bindings/java/src/engine.rs).
+
+    static native long engineNew(long model, EngineOptions options);
+
+    /** Cancels what is left and waits for the scheduler thread. */
+    static native void engineFree(long engine);
+
+    static native void engineShutdown(long engine, boolean drain);
+
+    static native String engineStatsJson(long engine);
+
+    static native int engineSlots(long engine);
+
+    static native int engineContextSize(long engine);
+
+    /**
+     * Exactly one of {@code prompt}, {@code tokens}, {@code messages} is non-null; {@code timeoutMs}
+     * 0 = the engine's deadline. The output goes to {@code callbacks}, on the scheduler thread.
+     */
+    static native long engineSubmit(long engine, String prompt, int[] tokens, ChatMessage[] messages,
+            GenerateOptions options, long timeoutMs, EngineRequest.Callbacks callbacks);
+
+    static native void requestFree(long request);
+
+    static native void requestCancel(long request);
+
+    static native String requestId(long request);
+
     /** The core's error codes in numeric order, as {@code "code:name"}. */
     static native String[] errorCodes();
 

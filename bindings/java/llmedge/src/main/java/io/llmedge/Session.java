@@ -11,8 +11,11 @@ import java.util.function.Consumer;
  * first); {@link #cancel()} and {@link #close()} may be called from any thread. Use one
  * session per concurrent conversation; sessions of one model run in parallel.
  *
- * <p>Every request starts from an empty KV cache: pass the whole conversation each time
- * (the chat methods render it with the model's chat template).
+ * <p>Pass the whole conversation each time (the chat methods render it with the model's chat
+ * template). The session keeps the KV of its last request and evaluates only what a new prompt
+ * adds to it ({@link Usage#getCachedPromptTokens()}), unless
+ * {@link SessionOptions.Builder#prefixReuse(boolean)} is off; {@link #saveState} and
+ * {@link #loadState} keep that KV across processes.
  */
 public final class Session extends NativeResource {
     Session(long handle) {
@@ -191,6 +194,46 @@ public final class Session extends NativeResource {
         } finally {
             release();
         }
+    }
+
+    /**
+     * Save what the KV cache holds (the last request's prompt and reply) to {@code path}, so that
+     * this or a later process continues from it with {@link #loadState} without evaluating it
+     * again. The file names the model's SHA-256 and the session's adapters. Code 50 when it cannot
+     * be written.
+     */
+    public void saveState(String path) {
+        LlmedgeException.requireNonNull(path, "path");
+        long h = acquire();
+        try {
+            NativeBridge.sessionSaveState(h, path);
+        } finally {
+            release();
+        }
+    }
+
+    public void saveState(java.nio.file.Path path) {
+        saveState(LlmedgeException.requireNonNull(path, "path").toString());
+    }
+
+    /**
+     * Restore a state saved by {@link #saveState} with the same model and adapters, and return
+     * the number of tokens restored: the next request whose prompt starts with them evaluates
+     * only the rest. A corrupt or truncated file, or one from another model or adapter set,
+     * throws code 72 ({@link ErrorCode#STATE}; a missing file code 50) and leaves the cache empty.
+     */
+    public int loadState(String path) {
+        LlmedgeException.requireNonNull(path, "path");
+        long h = acquire();
+        try {
+            return NativeBridge.sessionLoadState(h, path);
+        } finally {
+            release();
+        }
+    }
+
+    public int loadState(java.nio.file.Path path) {
+        return loadState(LlmedgeException.requireNonNull(path, "path").toString());
     }
 
     /** The context window in tokens. */

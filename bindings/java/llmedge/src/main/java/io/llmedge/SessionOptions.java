@@ -15,6 +15,7 @@ public final class SessionOptions {
     private final String tenant;
     private final LoraAdapter[] loras;
     private final float[] loraScales;
+    private final boolean prefixReuse;
 
     private SessionOptions(Builder b) {
         this.contextSize = b.contextSize;
@@ -27,6 +28,7 @@ public final class SessionOptions {
         this.safetyPolicy = b.safetyPolicy;
         this.auditDir = b.auditDir;
         this.tenant = b.tenant;
+        this.prefixReuse = b.prefixReuse;
         this.loras = b.loras.toArray(new LoraAdapter[0]);
         this.loraScales = new float[b.loraScales.size()];
         for (int i = 0; i < loraScales.length; i++) {
@@ -96,6 +98,11 @@ public final class SessionOptions {
         return loraScales.clone();
     }
 
+    /** Whether a request reuses the KV of the previous one for their shared prefix. */
+    public boolean isPrefixReuse() {
+        return prefixReuse;
+    }
+
     public static final class Builder {
         private Integer contextSize;
         private Integer batchSize;
@@ -109,6 +116,7 @@ public final class SessionOptions {
         private String tenant;
         private final java.util.List<LoraAdapter> loras = new java.util.ArrayList<>();
         private final java.util.List<Float> loraScales = new java.util.ArrayList<>();
+        private boolean prefixReuse = true;
 
         private Builder() {}
 
@@ -200,6 +208,18 @@ public final class SessionOptions {
         public Builder addLora(LoraAdapter adapter, float scale) {
             loras.add(LlmedgeException.requireNonNull(adapter, "adapter"));
             loraScales.add(scale);
+            return this;
+        }
+
+        /**
+         * Keep the KV of the last request and evaluate only what a new prompt adds to it (the
+         * next chat turn, a shared system prompt; default true). llama.cpp evaluates one token and
+         * a batch with different kernels, so a reused prefix can change the low-order bits of
+         * later logits: {@code false} gives answers bit-for-bit those of a fresh context. For an
+         * engine it also turns off its slots' and host cache's prefix reuse.
+         */
+        public Builder prefixReuse(boolean on) {
+            this.prefixReuse = on;
             return this;
         }
 

@@ -13,6 +13,11 @@
  *         .collect { print(it) }
  * }
  * ```
+ *
+ * The serving [Engine] gets the same shapes: [Engine.awaitGenerate], [Engine.awaitChat],
+ * [Engine.generateFlow], [Engine.chatFlow] and [EngineRequest.awaitCompletion]. Its requests run on
+ * the engine's scheduler thread, so these never block a thread while waiting; cancelling the
+ * coroutine (or the collector) cancels the request.
  */
 @file:JvmName("LlmedgeCoroutines")
 
@@ -20,23 +25,31 @@ package io.llmedge.kotlin
 
 import io.llmedge.ChatMessage
 import io.llmedge.Completion
+import io.llmedge.Engine
+import io.llmedge.EngineListener
+import io.llmedge.EngineOptions
+import io.llmedge.EngineRequest
 import io.llmedge.GenerateOptions
+import io.llmedge.LlmedgeException
 import io.llmedge.Model
 import io.llmedge.ModelOptions
 import io.llmedge.Session
 import io.llmedge.SessionOptions
 import io.llmedge.TokenListener
+import java.time.Duration
 import java.util.concurrent.atomic.AtomicBoolean
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
+import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.channels.trySendBlocking
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.callbackFlow
+import kotlinx.coroutines.future.await
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 
@@ -47,6 +60,10 @@ inline fun generateOptions(block: GenerateOptions.Builder.() -> Unit): GenerateO
 /** Build [SessionOptions]: `sessionOptions { contextSize(2048) }`. */
 inline fun sessionOptions(block: SessionOptions.Builder.() -> Unit): SessionOptions =
     SessionOptions.builder().apply(block).build()
+
+/** Build [EngineOptions]: `engineOptions { slots(4); maxQueue(32) }`. */
+inline fun engineOptions(block: EngineOptions.Builder.() -> Unit): EngineOptions =
+    EngineOptions.builder().apply(block).build()
 
 /** Build [ModelOptions]: `modelOptions { threads(4) }`. */
 inline fun modelOptions(block: ModelOptions.Builder.() -> Unit): ModelOptions =
@@ -159,3 +176,75 @@ private fun Session.pieceFlow(
 
 /** Pieces the generating thread may run ahead of a slow collector. */
 private const val FLOW_BUFFER = 64
+
+/**
+ * Wait for an engine request's [Completion] without blocking a thread. Cancelling the coroutine
+ * cancels the request (it stops before its next token) and throws [CancellationException]; a
+ * failed request throws its [LlmedgeException].
+ */
+suspend fun EngineRequest.awaitCompletion(): Completion =
+    try {
+        future().await()
+    } catch (e: CancellationException) {
+        cancel()
+        throw e
+    }
+
+/** Submit [prompt] to the engine and suspend until its [Completion] (see [awaitCompletion]). */
+suspend fun Engine.awaitGenerate(
+    prompt: String,
+    options: GenerateOptions = GenerateOptions.defaults(),
+    timeout: Duration? = null,
+): Completion = submit(prompt, options, timeout, null).use { it.awaitCompletion() }
+
+/** [awaitGenerate] for a conversation rendered with the chat template. */
+suspend fun Engine.awaitChat(
+    messages: List<ChatMessage>,
+    options: GenerateOptions = GenerateOptions.defaults(),
+    timeout: Duration? = null,
+): Completion = submitChat(messages, options, timeout, null).use { it.awaitCompletion() }
+
+/**
+ * An engine request's text as a cold [Flow] of pieces: each collection submits one request. The
+ * pieces never wait for a slow collector (that would stall the engine's other requests): they
+ * are buffered. Cancelling the collector (or taking only the first pieces) cancels the request;
+ * [onCompletion] receives its [Completion] when it ends. A full queue, a deadline or any other
+ * failure surfaces in the collector as [LlmedgeException].
+ */
+fun Engine.generateFlow(
+    prompt: String,
+    options: GenerateOptions = GenerateOptions.defaults(),
+    timeout: Duration? = null,
+    onCompletion: ((Completion) -> Unit)? = null,
+): Flow<String> = engineFlow(onCompletion) { listener -> submit(prompt, options, timeout, listener) }
+
+/** [generateFlow] for a conversation rendered with the chat template. */
+fun Engine.chatFlow(
+    messages: List<ChatMessage>,
+    options: GenerateOptions = GenerateOptions.defaults(),
+    timeout: Duration? = null,
+    onCompletion: ((Completion) -> Unit)? = null,
+): Flow<String> = engineFlow(onCompletion) { listener -> submitChat(messages, options, timeout, listener) }
+
+private fun engineFlow(
+    onCompletion: ((Completion) -> Unit)?,
+    submit: (EngineListener) -> EngineRequest,
+): Flow<String> = callbackFlow {
+    val listener = object : EngineListener {
+        // On the scheduler thread: never block it (the channel is unbounded).
+        override fun onPiece(piece: String): Boolean = trySend(piece).isSuccess
+
+        override fun onDone(completion: Completion?, error: LlmedgeException?) {
+            if (completion != null) {
+                onCompletion?.invoke(completion)
+            }
+            close(error)
+        }
+    }
+    val request = submit(listener)
+    awaitClose {
+        // Done, failed or the collector is gone: stop generating (a no-op once it has ended).
+        request.cancel()
+        request.close()
+    }
+}.buffer(Channel.UNLIMITED)
