@@ -467,8 +467,8 @@ pub unsafe extern "C" fn llmedge_engine_shutdown(
 
 /// The engine's counters as JSON: `slots`, `active`, `queued`, `finished`, `rejected_busy`,
 /// `timed_out`, `prompt_tokens`, `cached_prompt_tokens`, `generated_tokens`, `decode_steps`,
-/// `prefix_cache_entries`, `prefix_cache_bytes`. `*out_json` is caller-owned (free with
-/// `llmedge_string_free`). Thread-safe.
+/// `prefix_cache_entries`, `prefix_cache_bytes`, `prefix_hits`, `response_cache_hits`.
+/// `*out_json` is caller-owned (free with `llmedge_string_free`). Thread-safe.
 ///
 /// # Safety
 /// `engine` must be NULL or live; out-pointers NULL or writable.

@@ -503,7 +503,8 @@ impl PyEngine {
 
     /// Counters and gauges as a dict: `slots`, `active`, `queued`, `finished`,
     /// `rejected_busy`, `timed_out`, `prompt_tokens`, `cached_prompt_tokens`,
-    /// `generated_tokens`, `decode_steps`, `prefix_cache_entries`, `prefix_cache_bytes`.
+    /// `generated_tokens`, `decode_steps`, `prefix_cache_entries`, `prefix_cache_bytes`,
+    /// `prefix_hits`, `response_cache_hits`.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py_value(py, &self.engine.stats())
     }

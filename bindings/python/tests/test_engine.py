@@ -73,7 +73,7 @@ def test_threads_consuming_streams_get_what_each_request_gets_alone(model):
         assert set(stats) == {
             "slots", "active", "queued", "finished", "rejected_busy", "timed_out", "prompt_tokens",
             "cached_prompt_tokens", "generated_tokens", "decode_steps", "prefix_cache_entries",
-            "prefix_cache_bytes",
+            "prefix_cache_bytes", "prefix_hits", "response_cache_hits",
         }
         assert engine.slots == 4 and engine.n_ctx == 512
     # Waiting for pieces released the GIL: this thread kept running meanwhile.

@@ -111,7 +111,7 @@ public final class Engine extends NativeResource {
      * The engine's counters as JSON: {@code slots}, {@code active}, {@code queued}, {@code finished},
      * {@code rejected_busy}, {@code timed_out}, {@code prompt_tokens}, {@code cached_prompt_tokens},
      * {@code generated_tokens}, {@code decode_steps}, {@code prefix_cache_entries},
-     * {@code prefix_cache_bytes}.
+     * {@code prefix_cache_bytes}, {@code prefix_hits}, {@code response_cache_hits}.
      */
     public String statsJson() {
         long h = acquire();
