@@ -139,10 +139,13 @@ def test_errors_have_openai_status_codes(server):
     huge = {"model": "smollm2", "messages": [{"role": "user", "content": "x" * 100000}]}
     status, _ = http("POST", server.url + "/v1/chat/completions", huge, {"authorization": "Bearer sk-test-1"})
     assert status == 413
-    image = [{"type": "text", "text": "what is this"}, {"type": "image_url", "image_url": {"url": "data:,"}}]
-    with pytest.raises(openai.BadRequestError) as e:
-        server.client().chat.completions.create(model="smollm2", messages=[{"role": "user", "content": image}])
-    assert "vision" in str(e.value)
+    # A well-formed image to a model without a projector, then a malformed image URL.
+    png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+    for url, needle in ((png, "no vision projector"), ("data:,", "base64")):
+        image = [{"type": "text", "text": "what is this"}, {"type": "image_url", "image_url": {"url": url}}]
+        with pytest.raises(openai.BadRequestError) as e:
+            server.client().chat.completions.create(model="smollm2", messages=[{"role": "user", "content": image}])
+        assert needle in str(e.value), str(e.value)
     limited = server.client(key="sk-limited")
     codes = []
     for _ in range(5):
