@@ -862,7 +862,6 @@ struct Active {
 struct Slot {
     cache: SeqCache,
     active: Option<Active>,
-    last_used: u64,
 }
 
 /// How a sequence's request ended, for its sink.
@@ -1054,61 +1053,37 @@ impl Worker {
         if queued.media.is_some() {
             return self.start_with_images(queued);
         }
+        // A cached prefix held in another slot is copied in rather than the request moved
+        // there (see `lowest_free`): a copy costs far less than a split decode step.
+        let target = self.lowest_free();
         if !self.prefix_reuse {
-            let free = (0..self.slots.len())
-                .find(|&i| self.slots[i].active.is_none())
-                .expect("admit is only called with a free slot");
-            self.slots[free].cache.clear(&mut self.ctx, free as i32);
-            return self.start(free, queued);
+            self.slots[target].cache.clear(&mut self.ctx, target as i32);
+            return self.start(target, queued);
         }
         let prompt = &queued.tokens;
         let key = &queued.key;
-        let free: Vec<usize> = (0..self.slots.len())
-            .filter(|&i| self.slots[i].active.is_none())
-            .collect();
-        // In place: a free slot whose own cache shares the most.
-        let (in_place, in_place_n) = free
-            .iter()
-            .map(|&i| (i, self.slots[i].cache.reusable(prompt, key)))
-            .max_by_key(|&(i, n)| (n, std::cmp::Reverse(self.slots[i].last_used)))
-            .expect("admit is only called with a free slot");
-        // From a busy slot, or from the host cache.
-        let busy = (0..self.slots.len())
-            .filter(|&i| self.slots[i].active.is_some())
+        let in_place_n = self.slots[target].cache.reusable(prompt, key);
+        // From another slot (running or idle), or from the host cache.
+        let other = (0..self.slots.len())
+            .filter(|&i| i != target)
             .map(|i| (i, self.slots[i].cache.reusable(prompt, key)))
             .max_by_key(|&(_, n)| n);
         let host = self.prefix.best(prompt, key);
-        let busy_n = busy.map_or(0, |(_, n)| n);
+        let other_n = other.map_or(0, |(_, n)| n);
         let host_n = host.map_or(0, |(_, n)| n);
-        let target = if in_place_n >= busy_n.max(host_n) {
-            in_place
-        } else {
-            // The free slot whose cache is worth least: empty first, then least recently used.
-            let victim = *free
-                .iter()
-                .min_by_key(|&&i| {
-                    (
-                        !self.slots[i].cache.tokens.is_empty(),
-                        self.slots[i].last_used,
-                    )
-                })
-                .expect("a free slot");
-            self.keep_in_host_cache(victim, 0);
-            if busy_n >= host_n {
-                let (src, _) = busy.expect("busy candidate");
-                self.copy_slot(src, victim);
-            } else {
-                // Saving the victim's cache may have changed the host cache: look again.
-                if let Some((index, _)) = self.prefix.best(prompt, key) {
-                    let slot = &mut self.slots[victim];
-                    self.prefix
-                        .restore(index, &mut self.ctx, victim as i32, &mut slot.cache);
-                }
-            }
-            victim
-        };
-        if target == in_place {
+        if in_place_n >= other_n.max(host_n) {
             self.keep_in_host_cache(target, in_place_n);
+        } else {
+            self.keep_in_host_cache(target, 0);
+            if other_n >= host_n {
+                let (src, _) = other.expect("a slot to copy from");
+                self.copy_slot(src, target);
+            } else if let Some((index, _)) = self.prefix.best(prompt, key) {
+                // Saving the target's cache may have changed the host cache: look again.
+                let slot = &mut self.slots[target];
+                self.prefix
+                    .restore(index, &mut self.ctx, target as i32, &mut slot.cache);
+            }
         }
         self.start(target, queued);
         self.publish_prefix_stats();
@@ -1120,7 +1095,6 @@ impl Worker {
         let reused = slot
             .cache
             .reuse(&mut self.ctx, target as i32, &queued.tokens, &queued.key);
-        slot.last_used = self.clock;
         let prompt = &queued.tokens;
         let c = &self.shared.counters;
         c.prompt_tokens
@@ -1143,15 +1117,7 @@ impl Worker {
     /// it generate like any other sequence. The evaluation holds up the other sequences for
     /// its duration (an image encode is one batch of its own).
     fn start_with_images(&mut self, mut queued: Queued) {
-        let target = (0..self.slots.len())
-            .filter(|&i| self.slots[i].active.is_none())
-            .min_by_key(|&i| {
-                (
-                    !self.slots[i].cache.tokens.is_empty(),
-                    self.slots[i].last_used,
-                )
-            })
-            .expect("admit is only called with a free slot");
+        let target = self.lowest_free();
         self.keep_in_host_cache(target, 0);
         self.slots[target]
             .cache
@@ -1177,7 +1143,6 @@ impl Worker {
                 generation.sample(&self.model, &self.ctx, -1)
             });
         let slot = &mut self.slots[target];
-        slot.last_used = self.clock;
         self.shared.counters.active.fetch_add(1, Ordering::Relaxed);
         slot.active = Some(Active {
             queued,
@@ -1201,6 +1166,15 @@ impl Worker {
         if cache.tokens.len() > keep {
             self.prefix.save(&self.ctx, i as i32, cache);
         }
+    }
+
+    /// The free slot a request takes: the lowest. With a KV stream per sequence, llama.cpp
+    /// evaluates a batch in one pass only over consecutive sequence ids, so the running
+    /// slots are kept packed at the bottom (scattered ones split every step into passes).
+    fn lowest_free(&self) -> usize {
+        (0..self.slots.len())
+            .find(|&i| self.slots[i].active.is_none())
+            .expect("admit is only called with a free slot")
     }
 
     /// Make slot `dst` hold a copy of slot `src`'s sequence.
@@ -1454,8 +1428,6 @@ impl Worker {
         let Some(mut active) = self.slots[i].active.take() else {
             return;
         };
-        self.clock += 1;
-        self.slots[i].last_used = self.clock;
         let shared = self.shared.clone();
         let c = &shared.counters;
         c.active.fetch_sub(1, Ordering::Relaxed);
