@@ -9,11 +9,12 @@
 //! cancellation and deadline: a request behaves exactly as it would on a [`Session`], through the
 //! same per-request pipeline ([`crate::generation`]).
 //!
-//! **Prefix reuse.** A slot keeps the KV of its last request. A new request takes the free slot
-//! whose cache shares the longest prefix with its prompt; or copies the prefix from a busy slot,
-//! or from the host-memory [`PrefixCache`] (LRU under a byte budget, fed with the caches of slots
-//! that are about to be overwritten), whichever shares most. Only the rest of the prompt is
-//! evaluated.
+//! **Prefix reuse.** A slot keeps the KV of its last request. A new request takes the lowest
+//! free slot (so the running sequences keep consecutive ids, which llama.cpp needs to evaluate
+//! a batch in one pass) and keeps what that slot's cache shares with its prompt, or copies a
+//! longer shared prefix in from another slot or from the host-memory [`PrefixCache`] (LRU
+//! under a byte budget, fed with the caches of slots that are about to be overwritten),
+//! whichever shares most. Only the rest of the prompt is evaluated.
 //!
 //! **Adapters.** llama.cpp applies LoRA adapters to a whole context, so sequences are
 //! scheduled in adapter groups: a step only evaluates sequences of one adapter set, and when
