@@ -9,7 +9,7 @@ QUESTION ?= In two sentences, why do hospitals run language models on their own 
 VENV ?= $(CURDIR)/.venv
 FIXTURES := models/cache/fixtures
 
-.PHONY: fixtures reference-tools llama-server deps build models demo install header header-check lint test test-rust test-c test-python test-java test-server test-deploy soak bench clean
+.PHONY: fixtures reference-tools llama-server deps build models demo install header header-check lint test test-rust test-c test-python test-java test-server test-deploy test-fuzz soak bench clean
 
 deps:
 	./scripts/install-deps.sh
@@ -89,8 +89,14 @@ test-deploy: build
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r tests/deploy/requirements.txt
 	$(VENV)/bin/python -m pytest -q tests/deploy
 
+## Bounded, deterministic cargo-fuzz runs (fixed seed and run count) of the GGUF parser and of
+## Model::load on mutated small GGUFs, from the committed corpora in fuzz/corpus; builds into
+## fuzz/target. `FUZZ_TIME=600 scripts/fuzz.sh` is the long run.
+test-fuzz: deps
+	./scripts/fuzz.sh
+
 ## Everything CI runs.
-test: lint header-check test-rust test-c test-python test-java test-server test-deploy
+test: lint header-check test-rust test-fuzz test-c test-python test-java test-server test-deploy
 
 ## Side-by-side speed against llama.cpp's own llama-bench and llama-server, the cost of
 ## grammar, safety and audit, and the saving of the image-embedding cache; writes BENCHMARKS.md.

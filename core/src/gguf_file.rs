@@ -649,6 +649,10 @@ fn parse_header<R: Read>(p: &mut Parser<R>, path: PathBuf) -> PResult<GgufFile> 
         }
     };
 
+    check_unique_tokens(&metadata)?;
+    check_spm_byte_tokens(&metadata)?;
+    check_layer_and_expert_counts(&metadata)?;
+
     let mut tensors = Vec::with_capacity(tensor_count.min(MAX_PREALLOC) as usize);
     let mut names = HashSet::new();
     for i in 0..tensor_count {
@@ -740,6 +744,135 @@ fn parse_header<R: Read>(p: &mut Parser<R>, path: PathBuf) -> PResult<GgufFile> 
         file_size: p.len,
         path,
     })
+}
+
+/// llama.cpp's vocab loader ends with `GGML_ASSERT(id_to_token.size() == token_to_id.size())`
+/// (llama-vocab.cpp), so a `tokenizer.ggml.tokens` array with the same piece twice aborts the
+/// process while loading (found by the `model_load` fuzz target). Refused here instead.
+fn check_unique_tokens(metadata: &[(String, GgufValue)]) -> PResult<()> {
+    let Some((_, GgufValue::Array(tokens))) =
+        metadata.iter().find(|(k, _)| k == "tokenizer.ggml.tokens")
+    else {
+        return Ok(());
+    };
+    let mut seen = HashSet::with_capacity(tokens.values.len().min(MAX_PREALLOC as usize));
+    for (i, piece) in tokens
+        .values
+        .iter()
+        .filter_map(GgufValue::as_str)
+        .enumerate()
+    {
+        if !seen.insert(piece) {
+            return invalid(format!(
+                "tokenizer.ggml.tokens has the piece {piece:?} twice (again at index {i}): \
+                 llama.cpp's vocab loader would abort"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// llama.cpp's SentencePiece tokenizer (`tokenizer.ggml.model = "llama"`) spells any text its
+/// vocab cannot cover with byte tokens, and `llama_vocab::byte_to_token` (llama-vocab.cpp) looks
+/// the byte up with `std::unordered_map::at`, first as `<0xXX>`, then as the one-byte piece. A
+/// vocab with neither for some byte makes `llama_tokenize` throw `std::out_of_range` through
+/// Rust, which aborts the process on the first prompt containing that byte (found by the
+/// `model_load` fuzz target). Such a vocab is refused before llama.cpp sees it.
+fn check_spm_byte_tokens(metadata: &[(String, GgufValue)]) -> PResult<()> {
+    let get = |key: &str| metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+    if get("tokenizer.ggml.model").and_then(GgufValue::as_str) != Some("llama") {
+        return Ok(());
+    }
+    // No vocab, or not an array of strings: llama.cpp refuses the file with a clean error.
+    let Some(GgufValue::Array(tokens)) = get("tokenizer.ggml.tokens") else {
+        return Ok(());
+    };
+    let pieces: HashSet<&str> = tokens.values.iter().filter_map(GgufValue::as_str).collect();
+    for b in 0..=255u8 {
+        let hex = format!("<0x{b:02X}>");
+        // The one-byte C string of byte 0 is the empty string; bytes >= 0x80 alone are not
+        // UTF-8, so only their `<0xXX>` form can exist in a valid file.
+        let single = match b {
+            0 => Some(String::new()),
+            1..=0x7f => Some(char::from(b).to_string()),
+            _ => None,
+        };
+        if !pieces.contains(hex.as_str()) && !single.is_some_and(|s| pieces.contains(s.as_str())) {
+            return invalid(format!(
+                "the SentencePiece vocab (tokenizer.ggml.tokens) has no token for byte 0x{b:02X} \
+                 (neither {hex} nor the byte itself): llama.cpp's tokenizer would abort on text \
+                 containing it"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `LLAMA_MAX_LAYERS` and `LLAMA_MAX_EXPERTS` of the linked llama.cpp (llama-hparams.h).
+const LLAMA_MAX_LAYERS: u64 = 512;
+const LLAMA_MAX_EXPERTS: u64 = 1024;
+
+/// The layer and expert counts that llama.cpp's `load_hparams` (llama-model.cpp) checks with
+/// `GGML_ASSERT`, which aborts the process instead of failing the load (a block count of
+/// 50331904 was found by the `model_load` fuzz target). Same rules, refused here first. Keys of
+/// another type than llama.cpp reads are left to llama.cpp, which refuses them cleanly.
+fn check_layer_and_expert_counts(metadata: &[(String, GgufValue)]) -> PResult<()> {
+    let get = |key: &str| metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+    let Some(arch) = get("general.architecture").and_then(GgufValue::as_str) else {
+        return Ok(());
+    };
+    let count = |name: &str| get(&format!("{arch}.{name}")).and_then(GgufValue::as_u64);
+    // Adapters and projectors have no block count of their own.
+    let Some(n_layer) = count("block_count") else {
+        return Ok(());
+    };
+    let fail = |what: String| invalid(format!("{what}: llama.cpp would abort loading it"));
+    if !(1..=LLAMA_MAX_LAYERS).contains(&n_layer) {
+        return fail(format!(
+            "{arch}.block_count is {n_layer}, outside 1..={LLAMA_MAX_LAYERS}"
+        ));
+    }
+    for name in [
+        "nextn_predict_layers",
+        "posnet.block_count",
+        "convnext.block_count",
+    ] {
+        if let Some(n) = count(name).filter(|&n| n > n_layer) {
+            return fail(format!(
+                "{arch}.{name} is {n}, more than the {n_layer} blocks"
+            ));
+        }
+    }
+    let mut n_expert = count("expert_count").unwrap_or(0);
+    // The most experts any layer routes to: a number, or one per layer.
+    let mut used = match get(&format!("{arch}.expert_used_count")) {
+        Some(GgufValue::Array(a)) => a.values.iter().filter_map(GgufValue::as_u64).max(),
+        Some(v) => v.as_u64(),
+        None => None,
+    }
+    .unwrap_or(0);
+    if matches!(arch, "hunyuan_vl" | "hunyuan-dense") && n_expert <= 1 {
+        (n_expert, used) = (0, 0);
+    }
+    let groups = count("expert_group_count").unwrap_or(0);
+    let group_used = count("expert_group_used_count").unwrap_or(0);
+    let consistent = n_expert <= LLAMA_MAX_EXPERTS
+        && used <= n_expert
+        && if n_expert > 0 {
+            used > 0
+                && groups < n_expert
+                && (groups <= 1
+                    || (n_expert % groups == 0 && group_used > 0 && group_used < groups))
+        } else {
+            groups == 0
+        };
+    if !consistent {
+        return fail(format!(
+            "inconsistent expert counts (expert_count {n_expert}, expert_used_count {used}, \
+             expert_group_count {groups}, expert_group_used_count {group_used})"
+        ));
+    }
+    Ok(())
 }
 
 /// A tensor to write: its name, ggml dims (innermost first) and ggml type.

@@ -146,6 +146,55 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
     let mut g = Gguf::header(3, 0, 1);
     g.string(b"general.alignment").u32(4).u32(0);
     cases.push(("zero alignment", g.0));
+    // Files the parser would accept but llama.cpp aborts on (GGML_ASSERT or an uncaught C++
+    // exception) instead of failing the load; the first three were found by `fuzz/`.
+    let u32_kv = |g: &mut Gguf, key: &[u8], v: u32| {
+        g.string(key).u32(4).u32(v);
+    };
+    for (name, kvs) in [
+        (
+            "block count over LLAMA_MAX_LAYERS",
+            &[(b"llama.block_count" as &[u8], 513u32)][..],
+        ),
+        ("zero block count", &[(b"llama.block_count", 0)]),
+        (
+            "more experts used than exist",
+            &[
+                (b"llama.block_count", 2),
+                (b"llama.expert_count", 4),
+                (b"llama.expert_used_count", 5),
+            ],
+        ),
+        (
+            "expert groups without experts",
+            &[(b"llama.block_count", 2), (b"llama.expert_group_count", 2)],
+        ),
+    ] {
+        let mut g = Gguf::header(3, 0, 1 + kvs.len() as u64);
+        g.kv_str(b"general.architecture", b"llama");
+        for &(key, v) in kvs {
+            u32_kv(&mut g, key, v);
+        }
+        cases.push((name, g.0));
+    }
+    let vocab = |g: &mut Gguf, pieces: &[&[u8]]| {
+        g.string(b"tokenizer.ggml.tokens")
+            .u32(9)
+            .u32(8)
+            .u64(pieces.len() as u64);
+        for p in pieces {
+            g.string(p);
+        }
+    };
+    let mut g = Gguf::header(3, 0, 2);
+    g.kv_str(b"general.architecture", b"llama");
+    vocab(&mut g, &[b"a", b"b", b"a"]);
+    cases.push(("duplicate vocab piece", g.0));
+    let mut g = Gguf::header(3, 0, 3);
+    g.kv_str(b"general.architecture", b"llama")
+        .kv_str(b"tokenizer.ggml.model", b"llama");
+    vocab(&mut g, &[b"<unk>", b"<s>", b"</s>", b"hello"]);
+    cases.push(("SentencePiece vocab without byte tokens", g.0));
     let mut g = arch();
     g.tensor(b"w", &[16], 0, 0).data(64);
     let valid = g.0.clone();
@@ -178,4 +227,31 @@ fn the_corpus_is_minimal_a_valid_file_parses() {
     let file = GgufFile::from_bytes(&path, &g.0).unwrap();
     assert_eq!(file.tensors.len(), 1);
     assert_eq!(file.architecture(), Some("llama"));
+}
+
+#[test]
+fn consistent_counts_and_complete_vocabs_are_accepted() {
+    // The same checks as above, on files that satisfy them: they must not refuse real models.
+    let mut g = Gguf::header(3, 0, 6);
+    g.kv_str(b"general.architecture", b"llama")
+        .kv_str(b"tokenizer.ggml.model", b"llama");
+    for (key, v) in [
+        (&b"llama.block_count"[..], 2u32),
+        (b"llama.expert_count", 4),
+        (b"llama.expert_used_count", 2),
+    ] {
+        g.string(key).u32(4).u32(v);
+    }
+    let bytes: Vec<String> = (0..=255u8).map(|b| format!("<0x{b:02X}>")).collect();
+    g.string(b"tokenizer.ggml.tokens")
+        .u32(9)
+        .u32(8)
+        .u64(bytes.len() as u64 + 1);
+    g.string(b"<unk>");
+    for b in &bytes {
+        g.string(b.as_bytes());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = GgufFile::from_bytes(&dir.path().join("moe.gguf"), &g.0).unwrap();
+    assert_eq!(file.get_u64("llama.expert_count"), Some(4));
 }
