@@ -84,7 +84,8 @@ typedef enum llmedge_status {
   LLMEDGE_STATUS_FETCH = 52,
   LLMEDGE_STATUS_CLOSED = 60,
   /**
-   * The serving engine's queue is full: try again later.
+   * The serving engine's queue is full, or all of a model's `max_sessions` are open: try
+   * again later.
    */
   LLMEDGE_STATUS_BUSY = 70,
   /**
@@ -99,6 +100,10 @@ typedef enum llmedge_status {
    * A server configuration file is invalid (the message names the file and line).
    */
   LLMEDGE_STATUS_CONFIG = 73,
+  /**
+   * A request is over a configured resource limit, such as `max_prompt_tokens`.
+   */
+  LLMEDGE_STATUS_LIMIT = 74,
   LLMEDGE_STATUS_INTERNAL = 98,
   LLMEDGE_STATUS_PANIC = 99,
 } llmedge_status;
@@ -260,6 +265,12 @@ typedef struct llmedge_quantize_options llmedge_quantize_options;
  * thread-safe.
  */
 typedef struct llmedge_request llmedge_request;
+
+/**
+ * A response cache (in memory or in Redis). Opaque, thread-safe. Engines that use it hold
+ * their own reference, so the handle may be freed while they run.
+ */
+typedef struct llmedge_response_cache llmedge_response_cache;
 
 /**
  * A compiled safety policy: lexicons, PII rules. Opaque, immutable.
@@ -899,6 +910,34 @@ enum llmedge_status llmedge_model_options_set_threads(struct llmedge_model_optio
  */
 enum llmedge_status llmedge_model_options_set_compute_sha256(struct llmedge_model_options *options,
                                                              bool on);
+
+/**
+ * Most tokens one request's prompt may have on this model, text, chat, images and
+ * embeddings alike (0 = no limit, the default: only the context window bounds it). A longer
+ * prompt fails with `LLMEDGE_STATUS_LIMIT` before anything is evaluated.
+ *
+ * Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+ * to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_model_options`.
+ */
+enum llmedge_status llmedge_model_options_set_max_prompt_tokens(struct llmedge_model_options *options,
+                                                                uint32_t n);
+
+/**
+ * Most sequences open on this model at once (0 = no limit, the default): a session holds one
+ * and an engine one per slot until freed. One more fails with `LLMEDGE_STATUS_BUSY` before
+ * its KV cache is allocated.
+ *
+ * Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+ * to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_model_options`.
+ */
+enum llmedge_status llmedge_model_options_set_max_sessions(struct llmedge_model_options *options,
+                                                           uint32_t n);
 
 /**
  * Require verified models (`require_verified_models`): models loaded with these options, and
@@ -1553,6 +1592,76 @@ enum llmedge_status llmedge_template_library_get(const struct llmedge_template_l
                                                  const char *name,
                                                  size_t len,
                                                  struct llmedge_prompt_template **out_template);
+
+/**
+ * An in-memory LRU cache of at most `capacity` answers (at least 1), each kept for `ttl_ms`
+ * milliseconds. `LLMEDGE_STATUS_INVALID_ARGUMENT` when `capacity` is 0. On success
+ * `*out_cache` is owned by the caller (free with `llmedge_response_cache_free`).
+ *
+ * # Safety
+ * `out_cache` must be NULL or writable.
+ */
+enum llmedge_status llmedge_response_cache_new_memory(uint64_t capacity,
+                                                      uint64_t ttl_ms,
+                                                      struct llmedge_response_cache **out_cache);
+
+/**
+ * A cache in Redis at `url` (`redis://host:port/db`), entries under `prefix` (may be NULL:
+ * `"llmedge:"`) expiring after `ttl_ms` (at least one second). Fails with
+ * `LLMEDGE_STATUS_IO` when the server does not answer a PING within `timeout_ms`, and with
+ * `LLMEDGE_STATUS_INVALID_ARGUMENT` for a bad URL or TTL. Later outages cost only hits:
+ * requests are then served by the model. On success `*out_cache` is owned by the caller.
+ *
+ * # Safety
+ * `url` NULL or `url_len` readable bytes; `prefix` NULL or `prefix_len` readable bytes;
+ * `out_cache` NULL or writable.
+ */
+enum llmedge_status llmedge_response_cache_new_redis(const char *url,
+                                                     size_t url_len,
+                                                     const char *prefix,
+                                                     size_t prefix_len,
+                                                     uint64_t ttl_ms,
+                                                     uint64_t timeout_ms,
+                                                     struct llmedge_response_cache **out_cache);
+
+/**
+ * Free a cache handle; engines that use the cache keep it. NULL is a no-op. Must not be
+ * called twice on the same pointer.
+ *
+ * # Safety
+ * `cache` must be NULL or a live handle not used afterwards.
+ */
+void llmedge_response_cache_free(struct llmedge_response_cache *cache);
+
+/**
+ * The cache's counters since creation as JSON: `{"backend", "hits", "misses", "errors"}`
+ * (errors: lookups or stores that failed). `*out_json` is caller-owned (free with
+ * `llmedge_string_free`). Thread-safe.
+ *
+ * # Safety
+ * `cache` must be NULL or live; out-pointers NULL or writable.
+ */
+enum llmedge_status llmedge_response_cache_stats_json(const struct llmedge_response_cache *cache,
+                                                      char **out_json,
+                                                      size_t *out_len);
+
+/**
+ * Answer the engine's deterministic requests (greedy, or sampled with a seed) from `cache`
+ * when the same request (model, adapters, prompt tokens, sampling, tenant) was answered
+ * before; NULL turns the cache off (the default). `share_across_tenants` lets a tenant get
+ * another tenant's cached answer. Requests whose input was redacted are never stored. The
+ * options take their own reference to the cache. Hits count in `llmedge_engine_stats_json`
+ * (`response_cache_hits`).
+ *
+ * Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other
+ * changes to the same builder.
+ *
+ * # Safety
+ * `options` must be NULL or a live `llmedge_engine_options`; `cache` NULL or live.
+ */
+enum llmedge_status llmedge_engine_options_set_response_cache(struct llmedge_engine_options *options,
+                                                              const struct llmedge_response_cache *cache,
+                                                              bool share_across_tenants);
 
 /**
  * Load a policy file (TOML; NULL = the built-in default policy) and compile it.

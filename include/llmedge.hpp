@@ -169,6 +169,8 @@ public:
     ModelOptions &use_mlock(bool on) { detail::check(llmedge_model_options_set_use_mlock(h_.get(), on)); return *this; }
     ModelOptions &threads(uint32_t n) { detail::check(llmedge_model_options_set_threads(h_.get(), n)); return *this; }
     ModelOptions &compute_sha256(bool on) { detail::check(llmedge_model_options_set_compute_sha256(h_.get(), on)); return *this; }
+    ModelOptions &max_prompt_tokens(uint32_t n) { detail::check(llmedge_model_options_set_max_prompt_tokens(h_.get(), n)); return *this; }
+    ModelOptions &max_sessions(uint32_t n) { detail::check(llmedge_model_options_set_max_sessions(h_.get(), n)); return *this; }
     const llmedge_model_options *get() const noexcept { return h_.get(); }
 
 private:
@@ -813,6 +815,36 @@ private:
 
 
 /// How to build an Engine (an opaque builder; see llmedge_engine_options_*).
+/// An exact-match cache of deterministic answers (greedy or seeded), in memory or in Redis,
+/// which any number of engines may share. Thread-safe.
+class ResponseCache {
+public:
+    /// An in-memory LRU of at most `capacity` answers, each kept for `ttl`.
+    static ResponseCache memory(uint64_t capacity, std::chrono::milliseconds ttl) {
+        llmedge_response_cache *c = nullptr;
+        detail::check(llmedge_response_cache_new_memory(capacity, static_cast<uint64_t>(ttl.count()), &c));
+        return ResponseCache(c);
+    }
+    /// A cache in Redis at `url` under `prefix`; throws when the server does not answer in `timeout`.
+    static ResponseCache redis(std::string_view url, std::string_view prefix, std::chrono::milliseconds ttl,
+                               std::chrono::milliseconds timeout) {
+        llmedge_response_cache *c = nullptr;
+        detail::check(llmedge_response_cache_new_redis(url.data(), url.size(), prefix.data(), prefix.size(),
+                                                       static_cast<uint64_t>(ttl.count()),
+                                                       static_cast<uint64_t>(timeout.count()), &c));
+        return ResponseCache(c);
+    }
+    /// `{"backend", "hits", "misses", "errors"}`.
+    std::string stats_json() const {
+        return detail::string_result([&](char **p, size_t *n) { return llmedge_response_cache_stats_json(h_.get(), p, n); });
+    }
+    const llmedge_response_cache *get() const noexcept { return h_.get(); }
+
+private:
+    explicit ResponseCache(llmedge_response_cache *c) : h_(c) {}
+    detail::Handle<llmedge_response_cache, llmedge_response_cache_free> h_;
+};
+
 class EngineOptions {
 public:
     EngineOptions() : h_(detail::non_null(llmedge_engine_options_new())) {}
@@ -831,6 +863,11 @@ public:
     EngineOptions &prefix_cache_bytes(uint64_t n) { detail::check(llmedge_engine_options_set_prefix_cache_bytes(h_.get(), n)); return *this; }
     EngineOptions &prefix_cache_min_tokens(uint32_t n) { detail::check(llmedge_engine_options_set_prefix_cache_min_tokens(h_.get(), n)); return *this; }
     EngineOptions &adapter_quantum(uint32_t n) { detail::check(llmedge_engine_options_set_adapter_quantum(h_.get(), n)); return *this; }
+    /// Answer deterministic requests from `cache` (the options keep their own reference).
+    EngineOptions &response_cache(const ResponseCache &cache, bool share_across_tenants = false) {
+        detail::check(llmedge_engine_options_set_response_cache(h_.get(), cache.get(), share_across_tenants));
+        return *this;
+    }
     const llmedge_engine_options *get() const noexcept { return h_.get(); }
 
 private:

@@ -93,16 +93,16 @@ fn text(rng: &mut Rng, bytes: usize) -> String {
 
 /// Best throughput over a few runs, and the last run's result.
 fn mb_per_s(bytes: usize, f: impl FnMut() -> usize) -> (f64, usize) {
-    let (wall, _, n) = timed(bytes, f);
+    let (wall, _, n) = timed(bytes, RUNS, f);
     (wall, n)
 }
 
 /// Best wall-clock and best on-CPU throughput (this thread's run time from
-/// /proc/thread-self/schedstat, 0 where unavailable) over a few runs.
-fn timed(bytes: usize, mut f: impl FnMut() -> usize) -> (f64, f64, usize) {
+/// /proc/thread-self/schedstat, 0 where unavailable) over `runs` runs.
+fn timed(bytes: usize, runs: usize, mut f: impl FnMut() -> usize) -> (f64, f64, usize) {
     let (mut wall, mut cpu) = (0f64, 0f64);
     let mut n = 0;
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         let c = cpu_ns();
         let t = Instant::now();
         n = f();
@@ -138,14 +138,7 @@ fn main() {
             Some("ascii") => corpus.chars().filter(char::is_ascii).collect(),
             _ => corpus,
         };
-        let mut best = f64::INFINITY;
-        let mut hits = 0;
-        for _ in 0..n {
-            let t = Instant::now();
-            hits = lexicon.scan(&corpus).len();
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        let mb_s = corpus.len() as f64 / 1e6 / best;
+        let (mb_s, _, hits) = timed(corpus.len(), n, || lexicon.scan(&corpus).len());
         println!(
             "{n} scans of {} bytes, {hits} hits, best {mb_s:.1} MB/s",
             corpus.len()
@@ -159,8 +152,9 @@ fn main() {
         .match_kind(MatchKind::Standard)
         .build(specs.iter().map(|s| s.term.as_str()))
         .expect("raw automaton");
-    let (raw_mbs, raw_cpu, raw_hits) =
-        timed(corpus.len(), || raw.find_overlapping_iter(&corpus).count());
+    let (raw_mbs, raw_cpu, raw_hits) = timed(corpus.len(), RUNS, || {
+        raw.find_overlapping_iter(&corpus).count()
+    });
     // What aho-corasick picks by itself, leftmost-longest (non-overlapping, with prefilter).
     let auto = AhoCorasick::builder()
         .match_kind(MatchKind::LeftmostLongest)
@@ -174,7 +168,7 @@ fn main() {
     let char_table: Vec<u32> = (0..0x10000u32)
         .map(|c| c.wrapping_mul(0x9E37_79B9))
         .collect();
-    let (_, char_loop_cpu, _) = timed(corpus.len() * 10, || {
+    let (_, char_loop_cpu, _) = timed(corpus.len() * 10, RUNS, || {
         (0..10)
             .map(|_| {
                 corpus
@@ -183,11 +177,11 @@ fn main() {
             })
             .sum()
     });
-    let (norm_mbs, norm_cpu, norm_hits) = timed(corpus.len(), || lexicon.scan(&corpus).len());
+    let (norm_mbs, norm_cpu, norm_hits) = timed(corpus.len(), RUNS, || lexicon.scan(&corpus).len());
     let ascii: String = corpus.chars().filter(char::is_ascii).collect();
-    let (ascii_mbs, ascii_cpu, _) = timed(ascii.len(), || lexicon.scan(&ascii).len());
+    let (ascii_mbs, ascii_cpu, _) = timed(ascii.len(), RUNS, || lexicon.scan(&ascii).len());
     let no_t2s = Lexicon::from_terms(specs.clone(), Normalizer::new(false)).expect("lexicon");
-    let (no_t2s_mbs, no_t2s_cpu, _) = timed(corpus.len(), || no_t2s.scan(&corpus).len());
+    let (no_t2s_mbs, no_t2s_cpu, _) = timed(corpus.len(), RUNS, || no_t2s.scan(&corpus).len());
     // Obfuscated text: separators between the chars of every Han run and inside words.
     let obfuscated: String = corpus
         .chars()
@@ -197,7 +191,7 @@ fn main() {
             std::iter::once(c).chain(sep)
         })
         .collect();
-    let (obf_mbs, obf_cpu, _) = timed(obfuscated.len(), || lexicon.scan(&obfuscated).len());
+    let (obf_mbs, obf_cpu, _) = timed(obfuscated.len(), RUNS, || lexicon.scan(&obfuscated).len());
 
     // PII over 4 MB with items sprinkled in.
     let mut pii_text = text(&mut rng, 4 * 1024 * 1024);

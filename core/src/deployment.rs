@@ -103,6 +103,7 @@ impl Deployment {
             let mut options = ModelOptions {
                 n_gpu_layers: m.n_gpu_layers,
                 compute_sha256: true,
+                max_prompt_tokens: m.max_prompt_tokens,
                 ..ModelOptions::default()
             };
             if let Some(t) = m.threads {

@@ -69,7 +69,8 @@ pub enum ErrorCode {
     Fetch = 52,
     /// The object was closed and can no longer be used.
     Closed = 60,
-    /// The serving engine's queue is full: try again later (HTTP 503).
+    /// The serving engine's queue is full, or all of a model's `max_sessions` are open: try
+    /// again later (HTTP 503).
     Busy = 70,
     /// The request ran past its deadline, queued or generating (HTTP 504).
     Timeout = 71,
@@ -77,6 +78,8 @@ pub enum ErrorCode {
     State = 72,
     /// A server configuration file is invalid (the message names the file and line).
     Config = 73,
+    /// A request is over a configured resource limit, such as `max_prompt_tokens`.
+    Limit = 74,
     /// A bug inside llmedge (a caught panic, a broken invariant).
     Internal = 98,
     /// A panic was caught at the FFI boundary.
@@ -85,7 +88,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in numeric order: the surfaces generate their constants from this list.
-    pub const ALL: [ErrorCode; 35] = [
+    pub const ALL: [ErrorCode; 36] = [
         ErrorCode::InvalidArgument,
         ErrorCode::NullArgument,
         ErrorCode::InvalidUtf8,
@@ -119,6 +122,7 @@ impl ErrorCode {
         ErrorCode::Timeout,
         ErrorCode::State,
         ErrorCode::Config,
+        ErrorCode::Limit,
         ErrorCode::Internal,
         ErrorCode::Panic,
     ];
@@ -169,6 +173,7 @@ impl ErrorCode {
             ErrorCode::Timeout => "timeout",
             ErrorCode::State => "state",
             ErrorCode::Config => "config",
+            ErrorCode::Limit => "limit",
             ErrorCode::Internal => "internal",
             ErrorCode::Panic => "panic",
         }
@@ -270,6 +275,8 @@ pub enum Error {
         line: usize,
         reason: String,
     },
+    #[error("limit exceeded: {0}")]
+    Limit(String),
     #[error("internal error: {0}")]
     Internal(String),
     #[error("panic: {0}")]
@@ -313,6 +320,7 @@ impl Error {
             Error::Timeout(_) => ErrorCode::Timeout,
             Error::State { .. } => ErrorCode::State,
             Error::Config { .. } => ErrorCode::Config,
+            Error::Limit(_) => ErrorCode::Limit,
             Error::Internal(_) => ErrorCode::Internal,
             Error::Panic(_) => ErrorCode::Panic,
         }

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::Read;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
@@ -17,7 +18,6 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-use sha2::{Digest, Sha256};
 
 use crate::backend::{backend, clear_recent_errors, recent_errors};
 use crate::error::{Error, Result};
@@ -44,6 +44,14 @@ pub struct ModelOptions {
     /// listed in this manifest with a matching SHA-256 (and signature, if the policy says so)
     /// before any parser reads it. `None` = no check.
     pub integrity: Option<Arc<IntegrityPolicy>>,
+    /// Most tokens one request's prompt may have (text, chat, images and embeddings alike);
+    /// a longer one gets [`Error::Limit`] before anything is evaluated. `None` = only the
+    /// context window bounds it.
+    pub max_prompt_tokens: Option<u32>,
+    /// Most sequences open on this model at once: each [`Session`](crate::Session) holds
+    /// one and each [`Engine`](crate::Engine) one per slot, until dropped. One more gets
+    /// [`Error::Busy`] before its KV cache is allocated. `None` = only memory bounds it.
+    pub max_sessions: Option<u32>,
 }
 
 impl Default for ModelOptions {
@@ -55,6 +63,8 @@ impl Default for ModelOptions {
             threads: default_threads(),
             compute_sha256: false,
             integrity: None,
+            max_prompt_tokens: None,
+            max_sessions: None,
         }
     }
 }
@@ -102,6 +112,21 @@ pub(crate) struct ModelInner {
     sha256: OnceLock<String>,
     /// LoRA adapters loaded into this model, by canonical path: each file is loaded once.
     loras: Mutex<Vec<Arc<AdapterInner>>>,
+    /// Sequences held by open sessions and engines, against `options.max_sessions`.
+    sequences: Arc<AtomicU32>,
+}
+
+/// Sequences a session or engine holds against the model's `max_sessions`, until it drops.
+#[derive(Debug)]
+pub(crate) struct SequencePermit {
+    counter: Arc<AtomicU32>,
+    n: u32,
+}
+
+impl Drop for SequencePermit {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.n, Ordering::AcqRel);
+    }
 }
 
 impl fmt::Debug for Model {
@@ -136,6 +161,11 @@ impl Model {
         progress: Option<Box<dyn FnMut(f32)>>,
     ) -> Result<Model> {
         check_threads(options.threads)?;
+        if options.max_prompt_tokens == Some(0) || options.max_sessions == Some(0) {
+            return Err(Error::InvalidArgument(
+                "max_prompt_tokens and max_sessions must be at least 1 (None = no limit)".into(),
+            ));
+        }
         // The manifest check comes first: a refused file is never parsed, not even by our own
         // bounds-checked GGUF reader. Its hash is kept, so it is not read twice.
         let verified_sha256 = match &options.integrity {
@@ -172,6 +202,7 @@ impl Model {
                 options,
                 sha256,
                 loras: Mutex::new(Vec::new()),
+                sequences: Arc::new(AtomicU32::new(0)),
             }),
         })
     }
@@ -268,6 +299,7 @@ impl Model {
         if tokens.is_empty() {
             return Err(Error::InvalidArgument("cannot embed empty text".into()));
         }
+        self.check_prompt_limit(tokens.len())?;
         let n = tokens.len() as u32;
         let params = LlamaContextParams::default()
             .with_embeddings(true)
@@ -343,6 +375,38 @@ impl Model {
             ))),
             _ => Ok(()),
         }
+    }
+
+    /// Refuse a prompt of `n_tokens` when it is over `max_prompt_tokens`.
+    pub(crate) fn check_prompt_limit(&self, n_tokens: usize) -> Result<()> {
+        match self.inner.options.max_prompt_tokens {
+            Some(max) if n_tokens > max as usize => Err(Error::Limit(format!(
+                "the prompt has {n_tokens} tokens, over this model's max_prompt_tokens ({max})"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Take `n` of the model's `max_sessions` sequences, given back when the permit drops.
+    pub(crate) fn reserve_sequences(&self, n: u32) -> Result<SequencePermit> {
+        let counter = &self.inner.sequences;
+        let max = self.inner.options.max_sessions;
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                let next = open.checked_add(n)?;
+                (next <= max.unwrap_or(u32::MAX)).then_some(next)
+            })
+            .map_err(|open| {
+                Error::Busy(format!(
+                    "{open} of this model's max_sessions ({}) sequences are open and {n} more \
+                     were asked for; close a session or engine first",
+                    max.unwrap_or(u32::MAX)
+                ))
+            })?;
+        Ok(SequencePermit {
+            counter: counter.clone(),
+            n,
+        })
     }
 
     /// Run `f` on the llama.cpp model under the lock that serialises its mutations.
@@ -560,10 +624,7 @@ pub(crate) fn file_type_name(ftype: u32) -> String {
 
 /// SHA-256 of a file as lowercase hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(path, e))?;
-    Ok(hex(&hasher.finalize()))
+    crate::model_manifest::hash_file(path).map(|(digest, _size)| digest)
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

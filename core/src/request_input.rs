@@ -196,6 +196,7 @@ pub(crate) fn prompt_tokens(model: &Model, prompt: Prompt<'_>) -> Result<Vec<Tok
     if tokens.is_empty() {
         return Err(Error::InvalidArgument("the prompt is empty".into()));
     }
+    model.check_prompt_limit(tokens.len())?;
     Ok(tokens)
 }
 

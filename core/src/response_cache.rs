@@ -57,6 +57,21 @@ pub trait ResponseCache: Send + Sync + fmt::Debug {
     fn backend(&self) -> &'static str;
     /// Counters since creation.
     fn stats(&self) -> ResponseCacheStats;
+    /// The backend's name and its counters, as the C and Java surfaces report them.
+    fn summary(&self) -> ResponseCacheSummary {
+        ResponseCacheSummary {
+            backend: self.backend(),
+            stats: self.stats(),
+        }
+    }
+}
+
+/// [`ResponseCache::summary`]: serialises as `{"backend", "hits", "misses", "errors"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ResponseCacheSummary {
+    pub backend: &'static str,
+    #[serde(flatten)]
+    pub stats: ResponseCacheStats,
 }
 
 /// A cache and how an engine uses it.

@@ -122,6 +122,9 @@ pub struct ModelConfig {
     pub threads: Option<u32>,
     pub n_gpu_layers: u32,
     pub max_queue: usize,
+    /// Most prompt tokens one request may have; a longer prompt is error 74 `limit` (HTTP
+    /// 400). `None` = only the context window bounds it.
+    pub max_prompt_tokens: Option<u32>,
     /// Host memory for cached prompt prefixes, in MiB.
     pub prefix_cache_mb: usize,
     pub adapters: Vec<AdapterConfig>,
@@ -141,6 +144,7 @@ impl Default for ModelConfig {
             threads: None,
             n_gpu_layers: 0,
             max_queue: 64,
+            max_prompt_tokens: None,
             prefix_cache_mb: 256,
             adapters: Vec::new(),
             chat_template: None,

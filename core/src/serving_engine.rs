@@ -42,7 +42,7 @@ use crate::error::{Error, Result};
 use crate::generation::{Generation, Step};
 use crate::image_input::Image;
 use crate::lora::{apply_adapter_set, set_key, validate_set, AdapterSet};
-use crate::model::{check_threads, Model, Token};
+use crate::model::{check_threads, Model, SequencePermit, Token};
 use crate::prefix_cache::{AdapterKey, PrefixCache, SeqCache};
 use crate::request_guard::{Checked, GuardConfig, RequestGuard};
 use crate::request_input::{
@@ -457,7 +457,6 @@ impl Engine {
                  decodes one token of each sequence"
             )));
         }
-        let n_ubatch = s.n_ubatch.unwrap_or(512).min(n_batch);
         if options.adapter_quantum == 0 {
             return Err(Error::InvalidArgument(
                 "adapter_quantum must be at least 1".into(),
@@ -472,9 +471,15 @@ impl Engine {
             Some(config) => Some((config, model.sha256()?)),
             None => None,
         };
+        // llama.cpp positions are i32.
         let total = n_ctx
             .checked_mul(slots)
-            .ok_or_else(|| Error::InvalidArgument("slots × n_ctx overflows".into()))?;
+            .filter(|&t| t <= i32::MAX as u32)
+            .ok_or_else(|| Error::InvalidArgument("slots × n_ctx is over 2^31 - 1".into()))?;
+        // A step never holds more tokens than the context does (as for a session).
+        let n_batch = n_batch.min(total);
+        let n_ubatch = s.n_ubatch.unwrap_or(512).min(n_batch);
+        let sequences = model.reserve_sequences(slots)?;
         model.check_kv_budget(total)?;
         let params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(total))
@@ -513,6 +518,7 @@ impl Engine {
             n_batch: n_batch as usize,
             shared: shared.clone(),
             clock: 0,
+            _sequences: sequences,
         };
         let handle = std::thread::Builder::new()
             .name("llmedge-engine".into())
@@ -906,6 +912,8 @@ struct Worker {
     n_batch: usize,
     shared: Arc<Shared>,
     clock: u64,
+    /// The slots' place under the model's `max_sessions`, given back when the worker ends.
+    _sequences: SequencePermit,
 }
 
 impl Worker {

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::generation::{Generation, Step};
 use crate::image_input::Image;
 use crate::lora::{apply_adapter_set, validate_set, AdapterSet, LoraAdapter};
-use crate::model::{check_threads, Model, Token};
+use crate::model::{check_threads, Model, SequencePermit, Token};
 use crate::prefix_cache::SeqCache;
 use crate::request_guard::{default_safety, Checked, GuardConfig, RequestGuard};
 pub use crate::request_input::Prompt;
@@ -182,6 +182,8 @@ pub struct Session {
     /// What the KV cache holds: a next prompt that starts the same way reuses it.
     cache: SeqCache,
     prefix_reuse: bool,
+    /// This session's place under the model's `max_sessions`.
+    _sequence: SequencePermit,
 }
 
 // SAFETY: a llama.cpp context has no thread affinity; it only must not be used from two threads
@@ -194,9 +196,10 @@ impl Session {
     pub fn new(model: &Model, options: SessionOptions) -> Result<Session> {
         let info = model.info();
         let n_ctx = options.n_ctx.unwrap_or(info.n_ctx_train.min(4096));
-        if n_ctx < 8 {
+        // llama.cpp positions are i32.
+        if !(8..=i32::MAX as u32).contains(&n_ctx) {
             return Err(Error::InvalidArgument(format!(
-                "n_ctx must be at least 8, got {n_ctx}"
+                "n_ctx must be in 8..=2^31 - 1, got {n_ctx}"
             )));
         }
         let n_batch = options.n_batch.unwrap_or(2048).min(n_ctx);
@@ -210,6 +213,7 @@ impl Session {
         let threads_batch = options.threads_batch.unwrap_or(threads);
         check_threads(threads)?;
         check_threads(threads_batch)?;
+        let sequence = model.reserve_sequences(1)?;
         model.check_kv_budget(n_ctx)?;
         let params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(n_ctx))
@@ -242,6 +246,7 @@ impl Session {
             applied: Vec::new(),
             cache: SeqCache::default(),
             prefix_reuse: options.prefix_reuse,
+            _sequence: sequence,
         })
     }
 

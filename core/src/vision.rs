@@ -442,6 +442,7 @@ pub(crate) fn eval_prompt_with_images(
         None => true,
     };
     let prompt = projector.tokenize(text, images, add_bos)?;
+    model.check_prompt_limit(prompt.n_tokens())?;
     let needed = prompt.n_tokens() + reserve;
     if needed > n_ctx {
         return Err(Error::ContextOverflow { needed, n_ctx });

@@ -31,8 +31,8 @@ use crate::args::{free_box, out_arg, ref_arg, slice_arg, str_arg, write};
 use crate::llmedge_token;
 use crate::model::llmedge_model;
 use crate::options::{
-    c_session_options, llmedge_chat_messages, llmedge_generate_options, llmedge_session_options,
-    set, Builder,
+    builder, c_session_options, llmedge_chat_messages, llmedge_generate_options,
+    llmedge_session_options, set,
 };
 use crate::prompt::{return_string, to_json};
 use crate::session::{completion_handle, llmedge_completion, llmedge_piece_callback};
@@ -43,12 +43,7 @@ pub struct llmedge_engine_options {
     pub(crate) inner: EngineOptions,
 }
 
-impl Builder for llmedge_engine_options {
-    type Inner = EngineOptions;
-    fn inner(&mut self) -> &mut EngineOptions {
-        &mut self.inner
-    }
-}
+builder!(llmedge_engine_options => EngineOptions);
 
 /// A continuous-batching engine on one model (a scheduler thread and one llama.cpp context
 /// with a KV stream per slot). Opaque, thread-safe.

@@ -56,9 +56,10 @@ pub(crate) trait Builder {
     fn inner(&mut self) -> &mut Self::Inner;
 }
 
+/// `impl Builder` for builders whose core value is their `inner` field.
 macro_rules! builder {
     ($($t:ty => $inner:ty),*) => {$(
-        impl Builder for $t {
+        impl $crate::options::Builder for $t {
             type Inner = $inner;
             fn inner(&mut self) -> &mut $inner {
                 &mut self.inner
@@ -66,6 +67,7 @@ macro_rules! builder {
         }
     )*};
 }
+pub(crate) use builder;
 builder!(llmedge_model_options => ModelOptions, llmedge_session_options => SessionOptions,
     llmedge_generate_options => GenerateOptions);
 
@@ -203,6 +205,51 @@ pub unsafe extern "C" fn llmedge_model_options_set_compute_sha256(
     unsafe {
         set(options, |o| {
             o.compute_sha256 = on;
+            Ok(())
+        })
+    }
+}
+
+/// Most tokens one request's prompt may have on this model, text, chat, images and
+/// embeddings alike (0 = no limit, the default: only the context window bounds it). A longer
+/// prompt fails with `LLMEDGE_STATUS_LIMIT` before anything is evaluated.
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_model_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_model_options_set_max_prompt_tokens(
+    options: *mut llmedge_model_options,
+    n: u32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.max_prompt_tokens = (n > 0).then_some(n);
+            Ok(())
+        })
+    }
+}
+/// Most sequences open on this model at once (0 = no limit, the default): a session holds one
+/// and an engine one per slot until freed. One more fails with `LLMEDGE_STATUS_BUSY` before
+/// its KV cache is allocated.
+///
+/// Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
+/// to the same builder.
+///
+/// # Safety
+/// `options` must be NULL or a live `llmedge_model_options`.
+#[no_mangle]
+pub unsafe extern "C" fn llmedge_model_options_set_max_sessions(
+    options: *mut llmedge_model_options,
+    n: u32,
+) -> llmedge_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(options, |o| {
+            o.max_sessions = (n > 0).then_some(n);
             Ok(())
         })
     }

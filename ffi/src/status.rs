@@ -49,7 +49,8 @@ pub enum llmedge_status {
     LLMEDGE_STATUS_CHECKSUM_MISMATCH = 51,
     LLMEDGE_STATUS_FETCH = 52,
     LLMEDGE_STATUS_CLOSED = 60,
-    /// The serving engine's queue is full: try again later.
+    /// The serving engine's queue is full, or all of a model's `max_sessions` are open: try
+    /// again later.
     LLMEDGE_STATUS_BUSY = 70,
     /// The request ran past its deadline (queued or generating).
     LLMEDGE_STATUS_TIMEOUT = 71,
@@ -57,6 +58,8 @@ pub enum llmedge_status {
     LLMEDGE_STATUS_STATE = 72,
     /// A server configuration file is invalid (the message names the file and line).
     LLMEDGE_STATUS_CONFIG = 73,
+    /// A request is over a configured resource limit, such as `max_prompt_tokens`.
+    LLMEDGE_STATUS_LIMIT = 74,
     LLMEDGE_STATUS_INTERNAL = 98,
     LLMEDGE_STATUS_PANIC = 99,
 }
@@ -99,6 +102,7 @@ impl From<ErrorCode> for llmedge_status {
             ErrorCode::Timeout => LLMEDGE_STATUS_TIMEOUT,
             ErrorCode::State => LLMEDGE_STATUS_STATE,
             ErrorCode::Config => LLMEDGE_STATUS_CONFIG,
+            ErrorCode::Limit => LLMEDGE_STATUS_LIMIT,
             ErrorCode::Internal => LLMEDGE_STATUS_INTERNAL,
             ErrorCode::Panic => LLMEDGE_STATUS_PANIC,
         }

@@ -19,6 +19,7 @@ use llmedge::Error;
 use crate::args::{free_box, mut_arg, out_arg, ref_arg, str_arg, write};
 use crate::lora::llmedge_lora;
 use crate::model::llmedge_model;
+use crate::options::{builder, set};
 use crate::prompt::{return_string, to_json};
 use crate::status::{guard, guard_value, llmedge_status};
 
@@ -44,6 +45,8 @@ pub struct llmedge_quantize_options {
 pub struct llmedge_eval_options {
     inner: EvalOptions,
 }
+
+builder!(llmedge_quantize_options => QuantizeOptions, llmedge_eval_options => EvalOptions);
 
 /// Call `progress` if the caller gave one.
 ///
@@ -263,20 +266,6 @@ pub unsafe extern "C" fn llmedge_quantize_options_free(options: *mut llmedge_qua
     guard_value((), || unsafe { free_box(options) })
 }
 
-/// Body of the quantize options setters.
-///
-/// # Safety
-/// `options` must be NULL or a live `llmedge_quantize_options`.
-unsafe fn set_quantize(
-    options: *mut llmedge_quantize_options,
-    f: impl FnOnce(&mut QuantizeOptions) -> llmedge::Result<()>,
-) -> llmedge_status {
-    guard(|| {
-        // SAFETY: forwarded caller contract.
-        f(&mut unsafe { mut_arg(options, "options") }?.inner)
-    })
-}
-
 /// Accept an input whose tensors are already quantized (default false: such an input gives
 /// `LLMEDGE_STATUS_INVALID_ARGUMENT`, because quality loss accumulates). Returns
 /// `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes to the
@@ -291,7 +280,7 @@ pub unsafe extern "C" fn llmedge_quantize_options_set_allow_requantize(
 ) -> llmedge_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        set_quantize(options, |o| {
+        set(options, |o| {
             o.allow_requantize = on;
             Ok(())
         })
@@ -311,7 +300,7 @@ pub unsafe extern "C" fn llmedge_quantize_options_set_threads(
 ) -> llmedge_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        set_quantize(options, |o| {
+        set(options, |o| {
             o.threads = threads;
             Ok(())
         })
@@ -331,7 +320,7 @@ pub unsafe extern "C" fn llmedge_quantize_options_set_pure(
 ) -> llmedge_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        set_quantize(options, |o| {
+        set(options, |o| {
             o.pure = on;
             Ok(())
         })
@@ -355,7 +344,7 @@ pub unsafe extern "C" fn llmedge_quantize_options_add_keep(
 ) -> llmedge_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        set_quantize(options, |o| {
+        set(options, |o| {
             let pattern = str_arg(pattern, pattern_len, "pattern")?;
             let ty = str_arg(type_name, type_len, "type_name")?;
             o.keep.push((pattern.to_owned(), ty.to_owned()));
@@ -429,20 +418,6 @@ pub unsafe extern "C" fn llmedge_eval_options_free(options: *mut llmedge_eval_op
     guard_value((), || unsafe { free_box(options) })
 }
 
-/// Body of the eval options setters.
-///
-/// # Safety
-/// `options` must be NULL or a live `llmedge_eval_options`.
-unsafe fn set_eval(
-    options: *mut llmedge_eval_options,
-    f: impl FnOnce(&mut EvalOptions) -> llmedge::Result<()>,
-) -> llmedge_status {
-    guard(|| {
-        // SAFETY: forwarded caller contract.
-        f(&mut unsafe { mut_arg(options, "options") }?.inner)
-    })
-}
-
 /// Context per perplexity chunk, as llama-perplexity's `-c` (default 512; at least 16,
 /// checked by `llmedge_model_perplexity`). Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is
 /// NULL. Not thread-safe with other changes to the same builder.
@@ -456,7 +431,7 @@ pub unsafe extern "C" fn llmedge_eval_options_set_n_ctx(
 ) -> llmedge_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        set_eval(options, |o| {
+        set(options, |o| {
             o.n_ctx = n_ctx;
             Ok(())
         })
@@ -475,7 +450,7 @@ pub unsafe extern "C" fn llmedge_eval_options_set_max_chunks(
 ) -> llmedge_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        set_eval(options, |o| {
+        set(options, |o| {
             o.max_chunks = (n > 0).then_some(n);
             Ok(())
         })
@@ -494,7 +469,7 @@ pub unsafe extern "C" fn llmedge_eval_options_set_threads(
 ) -> llmedge_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        set_eval(options, |o| {
+        set(options, |o| {
             o.threads = (threads > 0).then_some(threads);
             Ok(())
         })
@@ -517,7 +492,7 @@ pub unsafe extern "C" fn llmedge_eval_options_add_lora(
 ) -> llmedge_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        set_eval(options, |o| {
+        set(options, |o| {
             o.adapters
                 .push((ref_arg(lora, "lora")?.inner.clone(), scale));
             Ok(())

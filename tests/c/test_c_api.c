@@ -282,6 +282,37 @@ static void test_bad_inputs(const char *corrupt_path) {
     llmedge_session_free(s);
 }
 
+/* Resource limits: a prompt over max_prompt_tokens and a session over max_sessions get their
+ * status before anything is evaluated or allocated, and the model stays usable. */
+static void test_limits(const char *model_path) {
+    llmedge_model_options *mo = llmedge_model_options_new();
+    CHECK_OK(llmedge_model_options_set_threads(mo, 2));
+    CHECK_OK(llmedge_model_options_set_max_prompt_tokens(mo, 16));
+    CHECK_OK(llmedge_model_options_set_max_sessions(mo, 1));
+    CHECK_STATUS(llmedge_model_options_set_max_sessions(NULL, 1), LLMEDGE_STATUS_NULL_ARG);
+    llmedge_model *m = NULL;
+    CHECK_OK(llmedge_model_load(model_path, strlen(model_path), mo, &m));
+    llmedge_model_options_free(mo);
+    llmedge_session *s = NULL, *second = NULL;
+    CHECK_OK(llmedge_session_new(m, NULL, &s));
+    CHECK_STATUS(llmedge_session_new(m, NULL, &second), LLMEDGE_STATUS_BUSY);
+    CHECK(second == NULL && strstr(llmedge_last_error(NULL), "max_sessions (1)") != NULL);
+    char long_prompt[200];
+    for (size_t i = 0; i + 5 <= sizeof long_prompt; i += 5) memcpy(long_prompt + i, "word ", 5);
+    llmedge_generate_options *o = greedy(4);
+    llmedge_completion *c = NULL;
+    CHECK_STATUS(llmedge_session_generate(s, long_prompt, sizeof long_prompt, o, NULL, NULL, &c), LLMEDGE_STATUS_LIMIT);
+    CHECK(c == NULL && strstr(llmedge_last_error(NULL), "max_prompt_tokens (16)") != NULL);
+    CHECK(strcmp(llmedge_status_name(LLMEDGE_STATUS_LIMIT), "limit") == 0);
+    CHECK_OK(llmedge_session_generate(s, PROMPT, strlen(PROMPT), o, NULL, NULL, &c));
+    llmedge_completion_free(c);
+    llmedge_session_free(s);
+    CHECK_OK(llmedge_session_new(m, NULL, &second)); /* the freed place is reusable */
+    llmedge_session_free(second);
+    llmedge_generate_options_free(o);
+    llmedge_model_free(m);
+}
+
 static void test_chat_and_info(void) {
     llmedge_session *s = new_session(2);
     llmedge_chat_messages *msgs = llmedge_chat_messages_new();
@@ -367,6 +398,7 @@ int main(int argc, char **argv) {
     test_bad_inputs(argv[3]);
     test_chat_and_info();
     test_threads();
+    test_limits(argv[1]);
     llmedge_model_free(g_model);
     printf("test_c_api: all checks passed\n");
     return 0;

@@ -388,6 +388,33 @@ TEST(CppWrapper, EngineBatchesRequestsThatEqualEachRunAlone) {
     EXPECT_FALSE(engine.generate(kPrompt, opts).text().empty());
 }
 
+TEST(CppWrapper, EngineResponseCacheAndModelLimits) {
+    auto cache = llmedge::ResponseCache::memory(8, std::chrono::minutes(1));
+    auto opts = llmedge::GenerateOptions::greedy_max_tokens(12);
+    llmedge::Engine engine(model(), engine_options(1).response_cache(cache));
+    auto first = engine.generate(kPrompt, opts);
+    auto hit = engine.generate(kPrompt, opts);
+    EXPECT_EQ(hit.tokens(), first.tokens());
+    EXPECT_NE(engine.stats_json().find("\"response_cache_hits\":1"), std::string::npos) << engine.stats_json();
+    EXPECT_NE(cache.stats_json().find("\"hits\":1"), std::string::npos) << cache.stats_json();
+
+    llmedge::Model limited(g_model_path, llmedge::ModelOptions().threads(2).max_prompt_tokens(8).max_sessions(1));
+    llmedge::Session s(limited, llmedge::SessionOptions().n_ctx(128));
+    try {
+        s.generate("one two three four five six seven eight nine ten", opts);
+        FAIL() << "expected LLMEDGE_STATUS_LIMIT";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_LIMIT);
+        EXPECT_STREQ(e.name(), "limit");
+    }
+    try {
+        llmedge::Session second(limited, llmedge::SessionOptions().n_ctx(128));
+        FAIL() << "expected LLMEDGE_STATUS_BUSY";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_BUSY);
+    }
+}
+
 TEST(CppWrapper, EngineBusyCancelTimeoutAndShutdown) {
     llmedge::Engine engine(model(), engine_options(1, 1));
     auto longo = llmedge::GenerateOptions::greedy_max_tokens(300);

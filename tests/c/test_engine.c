@@ -191,16 +191,21 @@ static llmedge_finish_reason finish(const llmedge_completion *c) {
     return why;
 }
 
+/* The number under "name" in a JSON object of counters (the caller frees `json`). */
+static uint64_t json_u64(const char *json, const char *name) {
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\":", name);
+    const char *at = strstr(json, key);
+    CHECK(at != NULL);
+    return strtoull(at + strlen(key), NULL, 10);
+}
+
 static uint64_t stat(llmedge_engine *e, const char *name) {
     char *json = NULL;
     size_t len = 0;
     CHECK_OK(llmedge_engine_stats_json(e, &json, &len));
     CHECK(strlen(json) == len);
-    char key[64];
-    snprintf(key, sizeof key, "\"%s\":", name);
-    const char *at = strstr(json, key);
-    CHECK(at != NULL);
-    uint64_t v = strtoull(at + strlen(key), NULL, 10);
+    uint64_t v = json_u64(json, name);
     llmedge_string_free(json);
     return v;
 }
@@ -434,6 +439,80 @@ static void test_shutdown_and_free(void) {
     llmedge_engine_options_free(eo);
 }
 
+/* A cache-hit answer is the model's answer, counted in both the engine's and the cache's
+ * stats; one cache serves two engines; sampled requests without a seed are never cached. */
+static llmedge_completion *submit_wait(llmedge_engine *e, const char *prompt, const llmedge_generate_options *o) {
+    llmedge_request *r = NULL;
+    CHECK_OK(llmedge_engine_submit(e, prompt, strlen(prompt), o, 0, NULL, NULL, NULL, &r));
+    llmedge_completion *c = NULL;
+    CHECK_OK(llmedge_request_wait(r, &c));
+    llmedge_request_free(r);
+    return c;
+}
+
+static uint64_t cache_stat(const llmedge_response_cache *cache, const char *name) {
+    char *json = NULL;
+    size_t len = 0;
+    CHECK_OK(llmedge_response_cache_stats_json(cache, &json, &len));
+    CHECK(strstr(json, "\"backend\":\"memory\"") != NULL);
+    uint64_t v = json_u64(json, name);
+    llmedge_string_free(json);
+    return v;
+}
+
+static void test_response_cache(void) {
+    llmedge_response_cache *cache = NULL;
+    CHECK_STATUS(llmedge_response_cache_new_memory(0, 60000, &cache), LLMEDGE_STATUS_INVALID_ARGUMENT);
+    CHECK(cache == NULL);
+    CHECK_STATUS(llmedge_response_cache_new_memory(16, 60000, NULL), LLMEDGE_STATUS_NULL_ARG);
+    CHECK_STATUS(llmedge_response_cache_new_redis(S("not a url"), NULL, 0, 60000, 200, &cache), LLMEDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_OK(llmedge_response_cache_new_memory(16, 60000, &cache));
+    llmedge_engine *engines[2];
+    for (int i = 0; i < 2; i++) {
+        llmedge_session_options *so = session_options();
+        llmedge_engine_options *eo = llmedge_engine_options_new();
+        CHECK_OK(llmedge_engine_options_set_session_options(eo, so));
+        llmedge_session_options_free(so);
+        CHECK_OK(llmedge_engine_options_set_slots(eo, 1));
+        CHECK_OK(llmedge_engine_options_set_response_cache(eo, cache, false));
+        CHECK_STATUS(llmedge_engine_options_set_response_cache(NULL, cache, false), LLMEDGE_STATUS_NULL_ARG);
+        CHECK_OK(llmedge_engine_new(g_model, eo, &engines[i]));
+        llmedge_engine_options_free(eo);
+    }
+    llmedge_generate_options *o = greedy(12);
+    struct tokens want;
+    alone(1, o, &want);
+    llmedge_completion *first = submit_wait(engines[0], QUESTIONS[1], o);
+    CHECK(same_tokens(first, &want));
+    CHECK(stat(engines[0], "response_cache_hits") == 0 && cache_stat(cache, "misses") == 1);
+    /* The second engine finds the first one's answer: same text and tokens, no decoding. */
+    uint64_t steps = stat(engines[1], "decode_steps");
+    llmedge_completion *hit = submit_wait(engines[1], QUESTIONS[1], o);
+    CHECK(same_tokens(hit, &want));
+    const char *t1, *t2;
+    size_t n1, n2;
+    CHECK_OK(llmedge_completion_text(first, &t1, &n1));
+    CHECK_OK(llmedge_completion_text(hit, &t2, &n2));
+    CHECK(n1 == n2 && memcmp(t1, t2, n1) == 0);
+    CHECK(stat(engines[1], "response_cache_hits") == 1 && stat(engines[1], "decode_steps") == steps);
+    CHECK(cache_stat(cache, "hits") == 1);
+    llmedge_completion_free(first);
+    llmedge_completion_free(hit);
+    /* The engines hold their own reference: the handle may go first. */
+    llmedge_response_cache_free(cache);
+    llmedge_response_cache_free(NULL);
+    llmedge_generate_options *sampled = llmedge_generate_options_new();
+    CHECK_OK(llmedge_generate_options_set_max_tokens(sampled, 4));
+    for (int i = 0; i < 2; i++) llmedge_completion_free(submit_wait(engines[0], QUESTIONS[2], sampled));
+    CHECK(stat(engines[0], "response_cache_hits") == 0);
+    llmedge_completion *again = submit_wait(engines[0], QUESTIONS[1], o);
+    CHECK(same_tokens(again, &want) && stat(engines[0], "response_cache_hits") == 1);
+    llmedge_completion_free(again);
+    llmedge_generate_options_free(sampled);
+    llmedge_generate_options_free(o);
+    for (int i = 0; i < 2; i++) llmedge_engine_free(engines[i]);
+}
+
 static llmedge_completion *chat_turn(llmedge_session *s, llmedge_chat_messages *history) {
     llmedge_generate_options *o = greedy(16);
     llmedge_completion *c = NULL;
@@ -571,6 +650,7 @@ int main(int argc, char **argv) {
     test_concurrent_requests_equal_each_run_alone();
     test_cancel_busy_and_timeout();
     test_shutdown_and_free();
+    test_response_cache();
     test_session_state();
     llmedge_model_free(g_model);
     printf("test_engine: all checks passed\n");

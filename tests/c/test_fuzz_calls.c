@@ -720,7 +720,10 @@ static void op_string_free(void) {
 static void op_model_options(void) {
     llmedge_model_options *o;
     PICK(P_mopt, o);
-    switch (below(7)) {
+    static const uint32_t limit[] = {0, 1, 2, 16, UINT32_MAX};
+    switch (below(9)) {
+    case 7: chk(llmedge_model_options_set_max_prompt_tokens(o, limit[below(5)]), !o); break;
+    case 8: chk(llmedge_model_options_set_max_sessions(o, limit[below(5)]), !o); break;
     case 0: {
         int i;
         SLOT(P_mopt, NP, llmedge_model_options_free, i);

@@ -24,6 +24,7 @@ int main(int argc, char **argv) {
 
     /* _free(NULL) is a no-op for every handle and buffer type. */
     llmedge_model_options_free(NULL);
+    llmedge_response_cache_free(NULL);
     llmedge_session_options_free(NULL);
     llmedge_generate_options_free(NULL);
     llmedge_chat_messages_free(NULL);
@@ -50,6 +51,8 @@ int main(int argc, char **argv) {
     NULL_ARG(llmedge_model_options_set_use_mlock(NULL, true));
     NULL_ARG(llmedge_model_options_set_threads(NULL, 1));
     NULL_ARG(llmedge_model_options_set_compute_sha256(NULL, true));
+    NULL_ARG(llmedge_model_options_set_max_prompt_tokens(NULL, 1));
+    NULL_ARG(llmedge_model_options_set_max_sessions(NULL, 1));
     NULL_ARG(llmedge_model_options_set_manifest(NULL, "m", 1, NULL, 0));
     NULL_ARG(llmedge_session_options_set_n_ctx(NULL, 1));
     NULL_ARG(llmedge_session_options_set_n_batch(NULL, 1));
@@ -100,6 +103,7 @@ int main(int argc, char **argv) {
     NULL_ARG(llmedge_engine_options_set_session_options(NULL, NULL));
     NULL_ARG(llmedge_engine_options_set_slots(NULL, 1));
     NULL_ARG(llmedge_engine_options_set_max_queue(NULL, 1));
+    NULL_ARG(llmedge_engine_options_set_response_cache(NULL, NULL, false));
     NULL_ARG(llmedge_engine_options_set_timeout_ms(NULL, 1));
     NULL_ARG(llmedge_engine_options_set_prefix_cache_bytes(NULL, 1));
     NULL_ARG(llmedge_engine_options_set_prefix_cache_min_tokens(NULL, 1));
@@ -405,6 +409,18 @@ int main(int argc, char **argv) {
     NULL_ARG(llmedge_engine_options_set_session_options(engo, NULL));
     CHECK_OK(llmedge_engine_options_set_session_options(engo, so));
     CHECK_OK(llmedge_engine_options_set_slots(engo, 1));
+    llmedge_response_cache *rc = NULL;
+    NULL_ARG(llmedge_response_cache_new_memory(4, 1000, NULL));
+    NULL_ARG(llmedge_response_cache_new_redis(NULL, 0, NULL, 0, 1000, 100, &rc));
+    NULL_ARG(llmedge_response_cache_new_redis("redis://127.0.0.1:1/", 20, NULL, 0, 1000, 100, NULL));
+    CHECK(rc == NULL);
+    CHECK_OK(llmedge_response_cache_new_memory(4, 1000, &rc));
+    NULL_ARG(llmedge_response_cache_stats_json(NULL, &s, &slen));
+    NULL_ARG(llmedge_response_cache_stats_json(rc, NULL, &slen));
+    NULL_ARG(llmedge_response_cache_stats_json(rc, &s, NULL));
+    CHECK_OK(llmedge_engine_options_set_response_cache(engo, rc, false));
+    CHECK_OK(llmedge_engine_options_set_response_cache(engo, NULL, false)); /* off again */
+    llmedge_response_cache_free(rc);
     llmedge_engine *engine = NULL;
     NULL_ARG(llmedge_engine_new(NULL, engo, &engine));
     NULL_ARG(llmedge_engine_new(model, engo, NULL));

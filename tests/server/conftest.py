@@ -109,8 +109,11 @@ class Server:
         return openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0, **kw)
 
 
-def base_config(extra: str = "", slots: int = 4, max_queue: int = 64, audit_dir=None) -> str:
+def base_config(
+    extra: str = "", slots: int = 4, max_queue: int = 64, audit_dir=None, max_prompt_tokens=None
+) -> str:
     audit = f'[audit]\ndir = "{audit_dir}"\nfsync = "always"\n' if audit_dir else ""
+    limit = f"max_prompt_tokens = {max_prompt_tokens}" if max_prompt_tokens else ""
     return f"""
 [server]
 bind = "127.0.0.1:@PORT@"
@@ -134,6 +137,7 @@ slots = {slots}
 n_ctx = 1024
 threads = 2
 max_queue = {max_queue}
+{limit}
 
 {audit}
 {extra}
@@ -147,7 +151,7 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
     audit = tmp / "audit"
     # No response cache here: answers must come from the model every time.
-    s = Server(tmp, base_config('[cache]\nbackend = "none"\n', slots=8, audit_dir=audit)).start()
+    s = Server(tmp, base_config('[cache]\nbackend = "none"\n', slots=8, audit_dir=audit, max_prompt_tokens=512)).start()
     s.audit_dir = audit
     yield s
     assert s.stop() == 0, s.log_text()

@@ -139,6 +139,11 @@ def test_errors_have_openai_status_codes(server):
     huge = {"model": "smollm2", "messages": [{"role": "user", "content": "x" * 100000}]}
     status, _ = http("POST", server.url + "/v1/chat/completions", huge, {"authorization": "Bearer sk-test-1"})
     assert status == 413
+    # Under the body limit but over the model's max_prompt_tokens (512): 400, code "limit".
+    with pytest.raises(openai.BadRequestError) as e:
+        ask(server.client(), "word " * 600)
+    assert e.value.status_code == 400 and e.value.code == "limit", str(e.value)
+    assert "max_prompt_tokens (512)" in str(e.value)
     # A well-formed image to a model without a projector, then a malformed image URL.
     png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
     for url, needle in ((png, "no vision projector"), ("data:,", "base64")):

@@ -227,6 +227,8 @@ pub(crate) fn model_options(env: &mut JNIEnv<'_>, obj: &JObject<'_>) -> JResult<
         options.threads = threads;
     }
     options.compute_sha256 = bool_field(env, obj, "computeSha256")?;
+    options.max_prompt_tokens = count_field(env, obj, "maxPromptTokens")?;
+    options.max_sessions = count_field(env, obj, "maxSessions")?;
     if let Some(manifest) = string_field(env, obj, "manifest")? {
         let pubkey = string_field(env, obj, "pubkey")?;
         let mut policy = llmedge::IntegrityPolicy::from_files(

@@ -151,6 +151,7 @@ fn engine_options(env: &mut JNIEnv<'_>, obj: &JObject<'_>) -> JResult<EngineOpti
     if let Some(v) = boxed_long(env, obj, "adapterQuantum", "Ljava/lang/Integer;")? {
         o.adapter_quantum = u32::try_from(v).map_err(|_| negative("adapterQuantum", v))?;
     }
+    o.response_cache = crate::response_cache::response_cache_field(env, obj)?;
     Ok(o)
 }
 

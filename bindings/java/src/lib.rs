@@ -14,6 +14,7 @@ mod convert;
 mod engine;
 mod guard;
 mod lora;
+mod response_cache;
 mod safety;
 mod templates;
 mod vision;

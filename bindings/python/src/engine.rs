@@ -9,9 +9,10 @@
 //! executor (`llmedge/_aio.py`), so the loop is never blocked.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
 use std::time::Duration;
 
+use llmedge::response_cache::ResponseCacheConfig;
 use llmedge::{
     Completion, Engine, EngineOptions, EngineRequest, Error, Model, RequestHandle, RequestInput,
     RequestSink,
@@ -23,10 +24,11 @@ use crate::args::Args;
 use crate::errors::{invalid, to_py, IntoPy};
 use crate::generate::checked_options;
 use crate::json::to_py_value;
-use crate::model::PyModel;
+use crate::model::{PyModel, SESSION_ARGS};
 use crate::options::{
     messages, messages_value, prompt, Request, ENGINE_CHAT_ARGS, ENGINE_COMPLETE_ARGS, SUBMIT_ARGS,
 };
+use crate::response_cache::PyResponseCache;
 use crate::results::PyCompletion;
 use crate::session::session_options;
 use crate::slot::{catch_panic, lock, on_main_thread};
@@ -34,26 +36,23 @@ use crate::slot::{catch_panic, lock, on_main_thread};
 /// How often a wait on the main thread wakes up to check for Ctrl-C.
 const SIGNAL_POLL: Duration = Duration::from_millis(20);
 
-const ENGINE_ARGS: &[&str] = &[
-    "model",
-    "slots",
-    "max_queue",
-    "timeout",
-    "prefix_cache_bytes",
-    "prefix_cache_min_tokens",
-    "adapter_quantum",
-    "n_ctx",
-    "n_batch",
-    "n_ubatch",
-    "threads",
-    "threads_batch",
-    "chat_template",
-    "safety_policy",
-    "audit_dir",
-    "tenant",
-    "adapters",
-    "prefix_reuse",
-];
+/// The engine's own keywords, then every session keyword, then the response cache's.
+static ENGINE_ARGS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    [
+        &[
+            "model",
+            "slots",
+            "max_queue",
+            "timeout",
+            "prefix_cache_bytes",
+            "prefix_cache_min_tokens",
+            "adapter_quantum",
+        ][..],
+        SESSION_ARGS,
+        &["response_cache", "share_across_tenants"],
+    ]
+    .concat()
+});
 
 /// What a request's sink has delivered so far.
 struct State {
@@ -91,9 +90,9 @@ impl RequestSink for Sink {
     }
 }
 
-/// A deadline in seconds (`None` = none): a positive, finite number.
-fn timeout_arg(a: &Args<'_>) -> PyResult<Option<Duration>> {
-    let Some(seconds) = a.f32("timeout")? else {
+/// A duration in seconds (`None` = not given): a positive, finite number.
+pub(crate) fn seconds_arg(a: &Args<'_>, name: &'static str) -> PyResult<Option<Duration>> {
+    let Some(seconds) = a.f32(name)? else {
         return Ok(None);
     };
     let seconds = f64::from(seconds);
@@ -101,14 +100,14 @@ fn timeout_arg(a: &Args<'_>) -> PyResult<Option<Duration>> {
         return Err(invalid(
             a.py(),
             format!(
-                "{}(): 'timeout' must be > 0 seconds, got {seconds}",
+                "{}(): '{name}' must be > 0 seconds, got {seconds}",
                 a.func()
             ),
         ));
     }
     Duration::try_from_secs_f64(seconds)
         .map(Some)
-        .map_err(|_| invalid(a.py(), format!("{}(): 'timeout' is too large", a.func())))
+        .map_err(|_| invalid(a.py(), format!("{}(): '{name}' is too large", a.func())))
 }
 
 /// A request submitted to an `Engine`.
@@ -284,6 +283,9 @@ impl Drop for PyRequest {
 /// it raises `RequestTimeoutError`. Prompt prefixes are reused from the slots and from a host
 /// cache of `prefix_cache_bytes` (prefixes of at least `prefix_cache_min_tokens` tokens);
 /// requests with other LoRA adapters take turns every `adapter_quantum` steps.
+/// `response_cache` (a `ResponseCache`) answers deterministic requests (greedy, or seeded)
+/// that were answered before without decoding; entries are per tenant unless
+/// `share_across_tenants=True`.
 ///
 /// Thread-safe: submit from any number of threads. Use `with Engine(model) as engine:` or
 /// `shutdown()`/`close()` to stop it.
@@ -305,7 +307,7 @@ impl PyEngine {
         let request = EngineRequest {
             input,
             options,
-            timeout: timeout_arg(a)?,
+            timeout: seconds_arg(a, "timeout")?,
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -334,6 +336,20 @@ impl PyEngine {
     fn run(&self, py: Python<'_>, input: RequestInput, a: &Args<'_>) -> PyResult<PyCompletion> {
         self.submit_request(py, input, a, false)?.result_inner(py)
     }
+}
+
+/// `response_cache=` (a `ResponseCache` or None) and `share_across_tenants=`.
+fn response_cache_arg(a: &Args<'_>) -> PyResult<Option<ResponseCacheConfig>> {
+    let Some(v) = a.opt("response_cache") else {
+        return Ok(None);
+    };
+    let cache = v
+        .cast::<PyResponseCache>()
+        .map_err(|_| a.wrong_type("response_cache", "llmedge.ResponseCache or None", v))?;
+    Ok(Some(ResponseCacheConfig {
+        cache: cache.get().inner.clone(),
+        share_across_tenants: a.bool("share_across_tenants")?.unwrap_or(false),
+    }))
 }
 
 /// `prompt` of `submit`: a string, a list of token ids, or a list of chat messages.
@@ -369,14 +385,14 @@ impl PyEngine {
     #[new]
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "(model, *, slots=4, max_queue=64, timeout=None, prefix_cache_bytes=268435456, prefix_cache_min_tokens=32, adapter_quantum=16, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, chat_template=None, safety_policy=None, audit_dir=None, tenant=None, adapters=None, prefix_reuse=None)"
+        text_signature = "(model, *, slots=4, max_queue=64, timeout=None, prefix_cache_bytes=268435456, prefix_cache_min_tokens=32, adapter_quantum=16, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, chat_template=None, safety_policy=None, audit_dir=None, tenant=None, adapters=None, prefix_reuse=None, response_cache=None, share_across_tenants=False)"
     )]
     fn new(
         py: Python<'_>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyEngine> {
-        let a = Args::parse(py, "Engine", ENGINE_ARGS, 1, args, kwargs)?;
+        let a = Args::parse(py, "Engine", &ENGINE_ARGS, 1, args, kwargs)?;
         let m = a.required("model")?;
         let m = m
             .cast::<PyModel>()
@@ -393,7 +409,7 @@ impl PyEngine {
             max_queue: a
                 .int("max_queue", 0, i64::MAX)?
                 .map_or(defaults.max_queue, |n| n as usize),
-            timeout: timeout_arg(&a)?,
+            timeout: seconds_arg(&a, "timeout")?,
             prefix_cache_bytes: a
                 .int("prefix_cache_bytes", 0, i64::MAX)?
                 .map_or(defaults.prefix_cache_bytes, |n| n as usize),
@@ -403,7 +419,7 @@ impl PyEngine {
             adapter_quantum: a
                 .u32("adapter_quantum", 0)?
                 .unwrap_or(defaults.adapter_quantum),
-            response_cache: defaults.response_cache,
+            response_cache: response_cache_arg(&a)?,
         };
         let engine = py
             .detach(|| catch_panic(|| Engine::new(&model, options)))

@@ -14,6 +14,7 @@ mod json;
 mod lora;
 mod model;
 mod options;
+mod response_cache;
 mod results;
 mod safety;
 mod session;
@@ -103,6 +104,8 @@ mod _llmedge {
     use super::lora::{lora_import, lora_merge, quantize, PyLoraAdapter};
     #[pymodule_export]
     use super::model::PyModel;
+    #[pymodule_export]
+    use super::response_cache::PyResponseCache;
     #[pymodule_export]
     use super::results::{
         PyCompletion, PyDynamicFlowOutput, PyJsonCompletion, PyModelInfo, PyTemplateOutput,

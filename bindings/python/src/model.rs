@@ -1,7 +1,7 @@
 //! `llmedge.Model`: a loaded GGUF model with a default session.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use llmedge::audit::AuditLog;
 use llmedge::model_fetch::default_model_path;
@@ -39,28 +39,26 @@ pub struct PyModel {
     info: PyModelInfo,
 }
 
-const MODEL_ARGS: &[&str] = &[
-    "path",
-    "n_gpu_layers",
-    "n_ctx",
-    "n_batch",
-    "n_ubatch",
-    "threads",
-    "threads_batch",
-    "use_mmap",
-    "use_mlock",
-    "chat_template",
-    "safety_policy",
-    "audit_dir",
-    "tenant",
-    "adapters",
-    "manifest",
-    "pubkey",
-    "mmproj",
-    "prefix_reuse",
-];
+/// The model's own keywords, then the defaults of its sessions.
+static MODEL_ARGS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    [
+        &[
+            "path",
+            "n_gpu_layers",
+            "use_mmap",
+            "use_mlock",
+            "manifest",
+            "pubkey",
+            "mmproj",
+            "max_prompt_tokens",
+            "max_sessions",
+        ][..],
+        SESSION_ARGS,
+    ]
+    .concat()
+});
 
-const SESSION_ARGS: &[&str] = &[
+pub(crate) const SESSION_ARGS: &[&str] = &[
     "n_ctx",
     "n_batch",
     "n_ubatch",
@@ -191,17 +189,22 @@ PyModel {
     /// `ModelIntegrityError` is raised before the file is parsed (and recorded in `audit_dir`).
     ///
     /// `mmproj` is the vision projector of a vision-language model (see `load_mmproj`).
+    ///
+    /// Resource limits (None = none): `max_prompt_tokens` is the most tokens one request's
+    /// prompt may have (a longer one raises `LimitError` before anything is evaluated);
+    /// `max_sessions` the most sequences open at once (the default session and each
+    /// `session()` hold one, an `Engine` one per slot; one more raises `BusyError`).
     #[new]
     #[pyo3(
         signature = (*args, **kwargs),
-        text_signature = "(path=None, *, n_gpu_layers=0, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, use_mmap=True, use_mlock=False, chat_template=None, safety_policy=None, audit_dir=None, tenant='local', adapters=None, manifest=None, pubkey=None, mmproj=None, prefix_reuse=True)"
+        text_signature = "(path=None, *, n_gpu_layers=0, n_ctx=None, n_batch=None, n_ubatch=None, threads=None, threads_batch=None, use_mmap=True, use_mlock=False, chat_template=None, safety_policy=None, audit_dir=None, tenant='local', adapters=None, manifest=None, pubkey=None, mmproj=None, prefix_reuse=True, max_prompt_tokens=None, max_sessions=None)"
     )]
     fn new(
         py: Python<'_>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyModel> {
-        let a = Args::parse(py, "Model", MODEL_ARGS, 1, args, kwargs)?;
+        let a = Args::parse(py, "Model", &MODEL_ARGS, 1, args, kwargs)?;
         let mut options = ModelOptions::default();
         if let Some(n) = a.int("n_gpu_layers", -1, i64::from(u32::MAX))? {
             options.n_gpu_layers = if n < 0 { u32::MAX } else { n as u32 };
@@ -215,6 +218,8 @@ PyModel {
         if let Some(v) = a.bool("use_mlock")? {
             options.use_mlock = v;
         }
+        options.max_prompt_tokens = a.u32("max_prompt_tokens", 1)?;
+        options.max_sessions = a.u32("max_sessions", 1)?;
         let mut session_options = session_options(&a, &SessionOptions::default())?;
         let audit = session_options.audit.take();
         let pubkey: Option<PathBuf> = a.path("pubkey")?;

@@ -306,3 +306,87 @@ def test_prefix_reuse_can_be_turned_off(model, model_path):
     with new_engine(model, slots=1) as engine:
         engine.chat(ask(QUESTIONS[0]), **GREEDY)
         assert engine.chat_complete(ask(QUESTIONS[0]), **GREEDY).usage.cached_prompt_tokens > 0
+
+
+def test_response_cache_answers_repeats_without_decoding(model):
+    cache = llmedge.ResponseCache.memory(16, ttl=600)
+    assert cache.backend == "memory" and cache.stats() == {"hits": 0, "misses": 0, "errors": 0}
+    want = alone(model, ask(QUESTIONS[0]), **GREEDY)
+    with new_engine(model, slots=1, response_cache=cache) as a, new_engine(
+        model, slots=1, response_cache=cache
+    ) as b:
+        first = a.chat_complete(ask(QUESTIONS[0]), **GREEDY)
+        assert first.tokens == want
+        steps = b.stats()["decode_steps"]
+        hit = b.chat_complete(ask(QUESTIONS[0]), **GREEDY)
+        assert hit.tokens == want and hit.text == first.text
+        assert b.stats()["response_cache_hits"] == 1 and b.stats()["decode_steps"] == steps
+        assert cache.stats()["hits"] == 1
+        # Entries are per tenant; sampled requests without a seed are never cached.
+        other = b.chat_complete(ask(QUESTIONS[0]), tenant="ward-9", **GREEDY)
+        assert other.tokens == want and b.stats()["response_cache_hits"] == 1
+        for _ in range(2):
+            a.chat_complete(ask(QUESTIONS[1]), max_tokens=4)
+        assert a.stats()["response_cache_hits"] == 0
+    # Shared entries have keys of their own: the first tenant's answer is stored for all.
+    with new_engine(model, slots=1, response_cache=cache, share_across_tenants=True) as shared:
+        shared.chat_complete(ask(QUESTIONS[0]), tenant="ward-9", **GREEDY)
+        assert shared.stats()["response_cache_hits"] == 0
+        assert shared.chat_complete(ask(QUESTIONS[0]), tenant="ward-10", **GREEDY).tokens == want
+        assert shared.stats()["response_cache_hits"] == 1
+    with pytest.raises(llmedge.InvalidArgumentError):
+        llmedge.ResponseCache.memory(0)
+    with pytest.raises(llmedge.InvalidArgumentError):
+        llmedge.ResponseCache.memory(4, ttl=-1)
+    with pytest.raises(llmedge.ArgumentTypeError):
+        new_engine(model, response_cache="memory")
+
+
+def test_redis_response_cache_is_shared_and_an_outage_only_costs_hits(model, tmp_path):
+    import shutil
+    import socket
+    import subprocess
+
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is not installed (scripts/install-deps.sh installs it)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        url = f"redis://127.0.0.1:{port}/"
+        deadline = time.time() + 20
+        while True:
+            try:
+                cache = llmedge.ResponseCache.redis(url, prefix="pytest:", ttl=60, timeout=0.5)
+                break
+            except llmedge.IoError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert cache.backend == "redis"
+        want = alone(model, ask(QUESTIONS[2]), **GREEDY)
+        with new_engine(model, slots=1, response_cache=cache) as engine:
+            assert engine.chat_complete(ask(QUESTIONS[2]), **GREEDY).tokens == want
+            # Another process's view of the same server: a fresh client finds the entry.
+            again = llmedge.ResponseCache.redis(url, prefix="pytest:", ttl=60)
+            with new_engine(model, slots=1, response_cache=again) as peer:
+                assert peer.chat_complete(ask(QUESTIONS[2]), **GREEDY).tokens == want
+                assert peer.stats()["response_cache_hits"] == 1
+            proc.terminate()
+            proc.wait(timeout=20)
+            # Redis is gone: the model answers, the failure is counted, nothing is raised.
+            assert engine.chat_complete(ask(QUESTIONS[2]), **GREEDY).tokens == want
+            assert cache.stats()["errors"] >= 1
+    finally:
+        proc.kill()
+        proc.wait()
+    with pytest.raises(llmedge.IoError):
+        llmedge.ResponseCache.redis(url, timeout=0.2)
+    with pytest.raises(llmedge.InvalidArgumentError):
+        llmedge.ResponseCache.redis("not a url")

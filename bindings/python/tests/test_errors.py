@@ -43,6 +43,7 @@ EXPECTED_CODES = {
     71: "timeout",
     72: "state",
     73: "config",
+    74: "limit",
     98: "internal",
     99: "panic",
 }
@@ -273,6 +274,36 @@ def test_context_overflow(model_path):
         # Raised when the stream is consumed, with the same type.
         with pytest.raises(llmedge.ContextOverflowError):
             list(m.generate("word " * 100, max_tokens=4, stream=True))
+
+
+def test_resource_limits(model_path):
+    with llmedge.Model(model_path, n_ctx=256, max_prompt_tokens=16, max_sessions=2) as m:
+        with pytest.raises(llmedge.LimitError) as e:
+            m.generate("word " * 40, max_tokens=4)
+        check(e, llmedge.LimitError, 74)
+        assert "max_prompt_tokens (16)" in str(e.value)
+        assert isinstance(e.value, ValueError)
+        with pytest.raises(llmedge.LimitError):
+            m.chat([{"role": "user", "content": "word " * 40}], max_tokens=4)
+        with pytest.raises(llmedge.LimitError):
+            m.embed("word " * 40)
+        # Nothing was lost: a short request on the same session answers as on a fresh one.
+        short = m.generate("The capital of France is", max_tokens=4, greedy=True)
+        # The default session holds one of the two sequences; a second session the other.
+        with m.session() as s:
+            assert s.generate("The capital of France is", max_tokens=4, greedy=True) == short
+            with pytest.raises(llmedge.BusyError) as e:
+                m.session()
+            check(e, llmedge.BusyError, 70)
+            assert "max_sessions (2)" in str(e.value)
+            with pytest.raises(llmedge.BusyError):
+                llmedge.Engine(m, slots=1, n_ctx=64)
+        with llmedge.Engine(m, slots=1, n_ctx=256) as engine:
+            with pytest.raises(llmedge.LimitError):
+                engine.generate("word " * 40, max_tokens=4)
+    for bad in ({"max_prompt_tokens": 0}, {"max_sessions": -1}):
+        with pytest.raises(llmedge.InvalidArgumentError):
+            llmedge.Model(model_path, **bad)
 
 
 def test_bad_chat_template(model_path):

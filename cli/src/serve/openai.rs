@@ -53,6 +53,7 @@ impl From<Error> for ApiError {
             ErrorCode::InvalidArgument
             | ErrorCode::InvalidUtf8
             | ErrorCode::ContextOverflow
+            | ErrorCode::Limit
             | ErrorCode::Tokenize
             | ErrorCode::Grammar
             | ErrorCode::Template

@@ -34,6 +34,7 @@ __all__ = [
     "ModelInfo",
     "PromptTemplate",
     "Request",
+    "ResponseCache",
     "Safety",
     "Session",
     "TemplateLibrary",
@@ -85,6 +86,7 @@ __all__ = [
     "RequestTimeoutError",
     "StateError",
     "ConfigError",
+    "LimitError",
     "InternalError",
     "PanicError",
 ]
@@ -784,6 +786,8 @@ class Model:
         pubkey: Union[str, "os.PathLike[str]", None] = None,
         mmproj: Union[str, "os.PathLike[str]", None] = None,
         prefix_reuse: bool = True,
+        max_prompt_tokens: Optional[int] = None,
+        max_sessions: Optional[int] = None,
     ) -> "Model": ...
     @overload
     def generate(
@@ -1171,6 +1175,20 @@ class Request(Iterator[str]):
     def __await__(self) -> Generator[Any, None, Completion]: ...
 
 @final
+class ResponseCache:
+    """An exact-match cache of deterministic answers (in memory or Redis) for engines."""
+
+    @staticmethod
+    def memory(capacity: int = 1024, *, ttl: float = 3600.0) -> "ResponseCache": ...
+    @staticmethod
+    def redis(
+        url: str, *, prefix: str = "llmedge:", ttl: float = 3600.0, timeout: float = 1.0
+    ) -> "ResponseCache": ...
+    @property
+    def backend(self) -> str: ...
+    def stats(self) -> Dict[str, int]: ...
+
+@final
 class Engine:
     """A continuous-batching engine on one model: many requests decoded together."""
 
@@ -1195,6 +1213,8 @@ class Engine:
         tenant: Optional[str] = None,
         adapters: _AdapterSpecs = None,
         prefix_reuse: Optional[bool] = None,
+        response_cache: Optional["ResponseCache"] = None,
+        share_across_tenants: bool = False,
     ) -> "Engine": ...
     def submit(
         self,
@@ -1449,7 +1469,7 @@ class ClosedError(Error, ValueError):
     """Code 60: the object was closed."""
 
 class BusyError(Error):
-    """Code 70: the serving engine's queue is full; try again later."""
+    """Code 70: the engine queue is full, or all of a model's max_sessions are open; retry later."""
 
 class RequestTimeoutError(Error, TimeoutError):
     """Code 71: the request ran past its deadline (queued or generating)."""
@@ -1459,6 +1479,9 @@ class StateError(Error):
 
 class ConfigError(Error):
     """Code 73: a server configuration file is invalid (the message names the file and line)."""
+
+class LimitError(Error, ValueError):
+    """Code 74: a request is over a configured resource limit, such as ``max_prompt_tokens``."""
 
 class InternalError(Error):
     """Code 98: a bug inside llmedge."""

@@ -41,6 +41,7 @@ _BUILTIN_BASES: Dict[str, Tuple[type, ...]] = {
     "model_not_found": (FileNotFoundError,),
     "out_of_memory": (MemoryError,),
     "context_overflow": (ValueError,),
+    "limit": (ValueError,),
     "io": (OSError,),
     "closed": (ValueError,),
     "timeout": (TimeoutError,),

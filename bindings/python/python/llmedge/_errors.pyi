@@ -38,6 +38,7 @@ from . import (
     RequestTimeoutError as RequestTimeoutError,
     StateError as StateError,
     ConfigError as ConfigError,
+    LimitError as LimitError,
     InternalError as InternalError,
     PanicError as PanicError,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "RequestTimeoutError",
     "StateError",
     "ConfigError",
+    "LimitError",
     "InternalError",
     "PanicError",
 ]

@@ -43,7 +43,7 @@ public struct LlmedgeError: Error, Equatable, CustomStringConvertible, Sendable 
     public static let checksumMismatch: Int32 = 51
     public static let fetch: Int32 = 52
     public static let closed: Int32 = 60
-    /// The serving engine's queue is full: try again later.
+    /// The serving engine's queue is full, or all of a model's `max_sessions` are open: retry later.
     public static let busy: Int32 = 70
     /// The request ran past its deadline (queued or generating).
     public static let timeout: Int32 = 71
@@ -51,6 +51,8 @@ public struct LlmedgeError: Error, Equatable, CustomStringConvertible, Sendable 
     public static let state: Int32 = 72
     /// A server configuration file is invalid (the message names the file and line).
     public static let config: Int32 = 73
+    /// A request is over a configured resource limit, such as `max_prompt_tokens`.
+    public static let limit: Int32 = 74
     public static let `internal`: Int32 = 98
     public static let panic: Int32 = 99
 

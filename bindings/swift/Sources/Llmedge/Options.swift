@@ -12,14 +12,20 @@ public struct ModelOptions: Sendable {
     public var threads: UInt32?
     /// Hash the file at load so `ModelInfo.sha256` is filled in.
     public var computeSHA256: Bool
+    /// Most tokens one request's prompt may have (nil: no limit); longer is `LlmedgeError.limit`.
+    public var maxPromptTokens: UInt32?
+    /// Most sequences open on the model at once (nil: no limit); one more is `LlmedgeError.busy`.
+    public var maxSessions: UInt32?
 
     public init(gpuLayers: UInt32 = 0, useMmap: Bool = true, useMlock: Bool = false, threads: UInt32? = nil,
-                computeSHA256: Bool = false) {
+                computeSHA256: Bool = false, maxPromptTokens: UInt32? = nil, maxSessions: UInt32? = nil) {
         self.gpuLayers = gpuLayers
         self.useMmap = useMmap
         self.useMlock = useMlock
         self.threads = threads
         self.computeSHA256 = computeSHA256
+        self.maxPromptTokens = maxPromptTokens
+        self.maxSessions = maxSessions
     }
 
     func withC<R>(_ body: (OpaquePointer) throws -> R) throws -> R {
@@ -32,6 +38,8 @@ public struct ModelOptions: Sendable {
         try check(llmedge_model_options_set_use_mlock(options, useMlock))
         if let threads { try check(llmedge_model_options_set_threads(options, threads)) }
         try check(llmedge_model_options_set_compute_sha256(options, computeSHA256))
+        if let maxPromptTokens { try check(llmedge_model_options_set_max_prompt_tokens(options, maxPromptTokens)) }
+        if let maxSessions { try check(llmedge_model_options_set_max_sessions(options, maxSessions)) }
         return try body(options)
     }
 }

@@ -16,6 +16,8 @@ public final class EngineOptions {
     private final Long prefixCacheBytes;
     private final Integer prefixCacheMinTokens;
     private final Integer adapterQuantum;
+    private final ResponseCache responseCache;
+    private final boolean shareAcrossTenants;
 
     private EngineOptions(Builder b) {
         this.sessionOptions = b.sessionOptions;
@@ -25,6 +27,8 @@ public final class EngineOptions {
         this.prefixCacheBytes = b.prefixCacheBytes;
         this.prefixCacheMinTokens = b.prefixCacheMinTokens;
         this.adapterQuantum = b.adapterQuantum;
+        this.responseCache = b.responseCache;
+        this.shareAcrossTenants = b.shareAcrossTenants;
     }
 
     public static EngineOptions defaults() {
@@ -55,6 +59,11 @@ public final class EngineOptions {
         return timeoutMs;
     }
 
+    /** The response cache, or null for none. */
+    public ResponseCache getResponseCache() {
+        return responseCache;
+    }
+
     public static final class Builder {
         private SessionOptions sessionOptions;
         private Integer slots;
@@ -63,6 +72,8 @@ public final class EngineOptions {
         private Long prefixCacheBytes;
         private Integer prefixCacheMinTokens;
         private Integer adapterQuantum;
+        private ResponseCache responseCache;
+        private boolean shareAcrossTenants;
 
         private Builder() {}
 
@@ -112,6 +123,17 @@ public final class EngineOptions {
         /** Decode steps one LoRA adapter group runs while requests of another adapter set wait (at least 1). */
         public Builder adapterQuantum(int steps) {
             this.adapterQuantum = steps;
+            return this;
+        }
+
+        /**
+         * Answer deterministic requests (greedy, or seeded) that were answered before from
+         * {@code cache} without decoding (null: no cache). Entries are per tenant unless
+         * {@code shareAcrossTenants}. Requests whose input was redacted are never stored.
+         */
+        public Builder responseCache(ResponseCache cache, boolean shareAcrossTenants) {
+            this.responseCache = cache;
+            this.shareAcrossTenants = shareAcrossTenants;
             return this;
         }
 

@@ -63,7 +63,7 @@ public enum ErrorCode {
     FETCH(52),
     /** The object was closed and can no longer be used. */
     CLOSED(60),
-    /** The serving engine's queue is full: try again later. */
+    /** The engine's queue is full, or all of a model's max sessions are open: retry later. */
     BUSY(70),
     /** The request ran past its deadline, queued or generating. */
     TIMEOUT(71),
@@ -71,6 +71,8 @@ public enum ErrorCode {
     STATE(72),
     /** A server configuration file is invalid (the message names the file and line). */
     CONFIG(73),
+    /** A request is over a configured resource limit, such as the model's max prompt tokens. */
+    LIMIT(74),
     /** A bug inside llmedge. */
     INTERNAL(98),
     /** A Rust panic was caught at the JNI boundary. */

@@ -13,6 +13,8 @@ public final class ModelOptions {
     private final boolean computeSha256;
     private final String manifest;
     private final String pubkey;
+    private final Integer maxPromptTokens;
+    private final Integer maxSessions;
 
     private ModelOptions(Builder b) {
         this.gpuLayers = b.gpuLayers;
@@ -22,6 +24,8 @@ public final class ModelOptions {
         this.computeSha256 = b.computeSha256;
         this.manifest = b.manifest;
         this.pubkey = b.pubkey;
+        this.maxPromptTokens = b.maxPromptTokens;
+        this.maxSessions = b.maxSessions;
     }
 
     public static ModelOptions defaults() {
@@ -63,6 +67,16 @@ public final class ModelOptions {
         return pubkey;
     }
 
+    /** The most tokens one request's prompt may have, or null for no limit. */
+    public Integer getMaxPromptTokens() {
+        return maxPromptTokens;
+    }
+
+    /** The most sequences open on the model at once, or null for no limit. */
+    public Integer getMaxSessions() {
+        return maxSessions;
+    }
+
     public static final class Builder {
         private int gpuLayers = 0;
         private boolean useMmap = true;
@@ -71,6 +85,8 @@ public final class ModelOptions {
         private boolean computeSha256 = false;
         private String manifest = null;
         private String pubkey = null;
+        private Integer maxPromptTokens = null;
+        private Integer maxSessions = null;
 
         private Builder() {}
 
@@ -114,6 +130,26 @@ public final class ModelOptions {
         public Builder manifest(String manifest, String pubkey) {
             this.manifest = manifest;
             this.pubkey = pubkey;
+            return this;
+        }
+
+        /**
+         * The most tokens one request's prompt may have (text, chat, images and embeddings
+         * alike); a longer prompt fails with {@link ErrorCode#LIMIT} before anything is
+         * evaluated. Default: no limit but the context window.
+         */
+        public Builder maxPromptTokens(int n) {
+            this.maxPromptTokens = n;
+            return this;
+        }
+
+        /**
+         * The most sequences open on the model at once: a session holds one and an engine one
+         * per slot until closed. One more fails with {@link ErrorCode#BUSY} before its KV
+         * cache is allocated. Default: no limit but memory.
+         */
+        public Builder maxSessions(int n) {
+            this.maxSessions = n;
             return this;
         }
 

@@ -68,6 +68,16 @@ final class NativeBridge {
 
     static native String engineStatsJson(long engine);
 
+    // Response caches for engines (bindings/java/src/response_cache.rs).
+
+    static native long responseCacheMemory(long capacity, long ttlMs);
+
+    static native long responseCacheRedis(String url, String prefix, long ttlMs, long timeoutMs);
+
+    static native void responseCacheFree(long cache);
+
+    static native String responseCacheStatsJson(long cache);
+
     static native int engineSlots(long engine);
 
     static native int engineContextSize(long engine);

@@ -264,4 +264,49 @@ class EngineTest {
             assertEquals(0, plain.chat(history, greedy).getUsage().getCachedPromptTokens());
         }
     }
+
+    static long stat(String json, String key) {
+        return JsonParser.parseString(json).getAsJsonObject().get(key).getAsLong();
+    }
+
+    @Test
+    void responseCacheAnswersRepeatsWithoutDecodingAndIsShared() {
+        GenerateOptions greedy = TestModels.greedy(16);
+        int[] want = alone(ask(QUESTIONS.get(0)), greedy);
+        try (ResponseCache cache = ResponseCache.memory(8, Duration.ofMinutes(5))) {
+            EngineOptions options = EngineOptions.builder().sessionOptions(sessionOptions()).slots(1)
+                    .responseCache(cache, false).build();
+            try (Engine a = new Engine(model, options); Engine b = new Engine(model, options)) {
+                Completion first = a.chat(ask(QUESTIONS.get(0)), greedy);
+                assertArrayEquals(want, first.getTokens());
+                long steps = stat(b.statsJson(), "decode_steps");
+                Completion hit = b.chat(ask(QUESTIONS.get(0)), greedy);
+                assertArrayEquals(want, hit.getTokens());
+                assertEquals(first.getText(), hit.getText());
+                assertEquals(1, stat(b.statsJson(), "response_cache_hits"));
+                assertEquals(steps, stat(b.statsJson(), "decode_steps"));
+                assertEquals(1, stat(cache.statsJson(), "hits"));
+                assertTrue(cache.statsJson().contains("\"backend\":\"memory\""), cache.statsJson());
+                // Sampled without a seed: never cached.
+                GenerateOptions sampled = GenerateOptions.builder().maxTokens(4).build();
+                a.chat(ask(QUESTIONS.get(1)), sampled);
+                a.chat(ask(QUESTIONS.get(1)), sampled);
+                assertEquals(0, stat(a.statsJson(), "response_cache_hits"));
+            }
+        }
+        LlmedgeException e = assertThrows(LlmedgeException.class, () -> ResponseCache.memory(0, Duration.ofMinutes(1)));
+        assertEquals(ErrorCode.INVALID_ARGUMENT, e.getErrorCode());
+        e = assertThrows(LlmedgeException.class, () -> ResponseCache.redis("not a url", null, Duration.ofMinutes(1), Duration.ofMillis(200)));
+        assertEquals(ErrorCode.INVALID_ARGUMENT, e.getErrorCode());
+        e = assertThrows(LlmedgeException.class, () -> ResponseCache.memory(4, null));
+        assertEquals(ErrorCode.NULL_ARGUMENT, e.getErrorCode());
+        ResponseCache closed = ResponseCache.memory(4, Duration.ofMinutes(1));
+        closed.close();
+        e = assertThrows(LlmedgeException.class, closed::statsJson);
+        assertEquals(ErrorCode.CLOSED, e.getErrorCode());
+        EngineOptions withClosed = EngineOptions.builder().sessionOptions(sessionOptions()).slots(1)
+                .responseCache(closed, false).build();
+        e = assertThrows(LlmedgeException.class, () -> new Engine(model, withClosed));
+        assertEquals(ErrorCode.CLOSED, e.getErrorCode());
+    }
 }

@@ -72,6 +72,31 @@ class ErrorsTest {
     }
 
     @Test
+    void resourceLimits() {
+        ModelOptions limited = ModelOptions.builder().threads(1).maxPromptTokens(16).maxSessions(1).build();
+        String longPrompt = "word ".repeat(40);
+        try (Model m = Model.load(TestModels.path(), limited)) {
+            try (Session s = m.newSession(SessionOptions.builder().contextSize(128).build())) {
+                LlmedgeException e = assertCode(74, () -> s.generate(longPrompt, TestModels.greedy(4)));
+                assertEquals(ErrorCode.LIMIT, e.getErrorCode());
+                assertTrue(e.getMessage().contains("max_prompt_tokens (16)"), e.getMessage());
+                assertCode(74, () -> m.embed(longPrompt));
+                e = assertCode(70, () -> m.newSession());
+                assertTrue(e.getMessage().contains("max_sessions (1)"), e.getMessage());
+                assertFalse(s.generate("The capital of France is", TestModels.greedy(2)).getText().isEmpty());
+            }
+            // The closed session's place is free again.
+            try (Engine engine = new Engine(m, EngineOptions.builder().slots(1)
+                    .sessionOptions(SessionOptions.builder().contextSize(128).build()).build())) {
+                assertCode(70, () -> m.newSession());
+            }
+            m.newSession().close();
+        }
+        assertCode(1, () -> Model.load(TestModels.path(), ModelOptions.builder().maxSessions(0).build()));
+        assertCode(1, () -> Model.load(TestModels.path(), ModelOptions.builder().maxPromptTokens(-1).build()));
+    }
+
+    @Test
     void missingModel() {
         LlmedgeException e = assertCode(10, () -> Model.load("/nonexistent/dir/model.gguf"));
         assertTrue(e.getMessage().contains("/nonexistent/dir/model.gguf"), e.getMessage());
