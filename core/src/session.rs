@@ -196,10 +196,9 @@ impl Session {
     pub fn new(model: &Model, options: SessionOptions) -> Result<Session> {
         let info = model.info();
         let n_ctx = options.n_ctx.unwrap_or(info.n_ctx_train.min(4096));
-        // llama.cpp positions are i32.
-        if !(8..=i32::MAX as u32).contains(&n_ctx) {
+        if n_ctx < 8 {
             return Err(Error::InvalidArgument(format!(
-                "n_ctx must be in 8..=2^31 - 1, got {n_ctx}"
+                "n_ctx must be at least 8, got {n_ctx}"
             )));
         }
         let n_batch = options.n_batch.unwrap_or(2048).min(n_ctx);
