@@ -193,7 +193,7 @@ mod tests {
         }
         assert_eq!(
             ErrorCode::ALL.len() + 1,
-            36,
+            37,
             "a new core code needs a new status"
         );
     }
