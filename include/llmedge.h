@@ -273,6 +273,17 @@ typedef struct llmedge_request llmedge_request;
 typedef struct llmedge_response_cache llmedge_response_cache;
 
 /**
+ * The classifier stage's model: a greedy session answering with a route name. Opaque,
+ * thread-safe.
+ */
+typedef struct llmedge_route_classifier llmedge_route_classifier;
+
+/**
+ * Compiled routing rules. Opaque, immutable.
+ */
+typedef struct llmedge_router llmedge_router;
+
+/**
  * A compiled safety policy: lexicons, PII rules. Opaque, immutable.
  */
 typedef struct llmedge_safety llmedge_safety;
@@ -1662,6 +1673,84 @@ enum llmedge_status llmedge_response_cache_stats_json(const struct llmedge_respo
 enum llmedge_status llmedge_engine_options_set_response_cache(struct llmedge_engine_options *options,
                                                               const struct llmedge_response_cache *cache,
                                                               bool share_across_tenants);
+
+/**
+ * Compile a router from TOML text: `[[routes]]` tables as in `llmedge serve`'s
+ * configuration (`name`, `model`, `adapters`, `models`, `tenants`, `keywords`, `regex`,
+ * `default`) and an optional `[classifier]` table (`model`, `prompt`, `routes`,
+ * `max_chars`). `LLMEDGE_STATUS_CONFIG` names the line of a mistake. On success
+ * `*out_router` is owned by the caller (free with `llmedge_router_free`). Thread-safe.
+ *
+ * # Safety
+ * `toml` must be NULL or `len` readable bytes; `out_router` NULL or writable.
+ */
+enum llmedge_status llmedge_router_from_toml(const char *toml,
+                                             size_t len,
+                                             struct llmedge_router **out_router);
+
+/**
+ * `llmedge_router_from_toml` on the file at `path` (`LLMEDGE_STATUS_IO` when it cannot be
+ * read).
+ *
+ * # Safety
+ * `path` must be NULL or `len` readable bytes; `out_router` NULL or writable.
+ */
+enum llmedge_status llmedge_router_from_file(const char *path,
+                                             size_t len,
+                                             struct llmedge_router **out_router);
+
+/**
+ * Free a router. NULL is a no-op.
+ *
+ * # Safety
+ * `router` must be NULL or live, and not used afterwards.
+ */
+void llmedge_router_free(struct llmedge_router *router);
+
+/**
+ * A classifier on `model` (a session with a 2,048-token context, no safety or audit: the
+ * request's own record carries the decision). The classifier keeps the model loaded. On
+ * success `*out_classifier` is owned by the caller (free with
+ * `llmedge_route_classifier_free`).
+ *
+ * # Safety
+ * `model` must be NULL or live; `out_classifier` NULL or writable.
+ */
+enum llmedge_status llmedge_route_classifier_new(const struct llmedge_model *model,
+                                                 struct llmedge_route_classifier **out_classifier);
+
+/**
+ * Free a classifier. NULL is a no-op.
+ *
+ * # Safety
+ * `classifier` must be NULL or live, not in use on another thread, and not used afterwards.
+ */
+void llmedge_route_classifier_free(struct llmedge_route_classifier *classifier);
+
+/**
+ * Decide where a request goes: JSON `{"route", "model", "adapters": [{"name", "scale"}],
+ * "rule": "model"|"tenant"|"keyword"|"regex"|"classifier"|"default", "matched"}` (no
+ * `matched` for the default). `model` (may be NULL: the request named none) is the model
+ * name the request asked for, `tenant` the caller's tenant (may be empty), `text` the
+ * request text (the prompt, or the last user message). `classifier` may be NULL when the
+ * router has no `[classifier]`; a request that reaches that stage without one gets
+ * `LLMEDGE_STATUS_INVALID_ARGUMENT`. `*out_json` is caller-owned (free with
+ * `llmedge_string_free`). Thread-safe.
+ *
+ * # Safety
+ * `router` and `classifier` NULL or live; strings NULL or their lengths readable;
+ * out-pointers NULL or writable.
+ */
+enum llmedge_status llmedge_router_route(const struct llmedge_router *router,
+                                         const struct llmedge_route_classifier *classifier,
+                                         const char *model,
+                                         size_t model_len,
+                                         const char *tenant,
+                                         size_t tenant_len,
+                                         const char *text,
+                                         size_t text_len,
+                                         char **out_json,
+                                         size_t *out_len);
 
 /**
  * Load a policy file (TOML; NULL = the built-in default policy) and compile it.

@@ -66,6 +66,9 @@ T *non_null(T *p) {
 }
 
 /// An owned string returned by the C API.
+/// A default-constructed string_view has no data; the C API reads NULL as a missing argument.
+inline const char *data_or_empty(std::string_view s) noexcept { return s.data() ? s.data() : ""; }
+
 inline std::string take_string(char *s, size_t len) {
     std::string out(s, len);
     llmedge_string_free(s);
@@ -843,6 +846,56 @@ public:
 private:
     explicit ResponseCache(llmedge_response_cache *c) : h_(c) {}
     detail::Handle<llmedge_response_cache, llmedge_response_cache_free> h_;
+};
+
+/// The classifier stage's model for a Router: a greedy session answering with a route name.
+/// Thread-safe; requests that reach it take turns.
+class RouteClassifier {
+public:
+    explicit RouteClassifier(const Model &model) {
+        llmedge_route_classifier *c = nullptr;
+        detail::check(llmedge_route_classifier_new(model.get(), &c));
+        h_.reset(c);
+    }
+    const llmedge_route_classifier *get() const noexcept { return h_.get(); }
+
+private:
+    detail::Handle<llmedge_route_classifier, llmedge_route_classifier_free> h_;
+};
+
+/// Routing rules (the `[[routes]]` and `[classifier]` of a TOML file): model name, tenant,
+/// keywords, regex, classifier, default. Immutable and thread-safe.
+class Router {
+public:
+    /// Compile TOML text; LLMEDGE_STATUS_CONFIG names the line of a mistake.
+    static Router from_toml(std::string_view toml) {
+        llmedge_router *r = nullptr;
+        detail::check(llmedge_router_from_toml(toml.data(), toml.size(), &r));
+        return Router(r);
+    }
+    static Router from_file(std::string_view path) {
+        llmedge_router *r = nullptr;
+        detail::check(llmedge_router_from_file(path.data(), path.size(), &r));
+        return Router(r);
+    }
+    /// JSON {"route", "model", "adapters": [{"name", "scale"}], "rule", "matched"}. `model` is
+    /// the model name the request asked for (nullopt: none); `classifier` is needed only when
+    /// a request reaches the classifier stage.
+    std::string route(std::string_view text, std::string_view tenant = {},
+                      std::optional<std::string_view> model = std::nullopt,
+                      const RouteClassifier *classifier = nullptr) const {
+        return detail::string_result([&](char **p, size_t *n) {
+            return llmedge_router_route(h_.get(), classifier ? classifier->get() : nullptr,
+                                        model ? model->data() : nullptr, model ? model->size() : 0,
+                                        detail::data_or_empty(tenant), tenant.size(),
+                                        detail::data_or_empty(text), text.size(), p, n);
+        });
+    }
+    const llmedge_router *get() const noexcept { return h_.get(); }
+
+private:
+    explicit Router(llmedge_router *r) : h_(r) {}
+    detail::Handle<llmedge_router, llmedge_router_free> h_;
 };
 
 class EngineOptions {

@@ -2,24 +2,23 @@
 //! [`ServerConfig`]. The HTTP layer (`llmedge serve`) only translates requests into
 //! [`Deployment::route`] and [`Deployment::submit`] calls.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::{AuditLog, Surface, TokenCounts};
-use crate::chat_template::{ChatMessage, ChatTemplate};
+use crate::chat_template::ChatTemplate;
 use crate::error::{Error, Result};
 use crate::lora::{AdapterSet, LoraAdapter};
 use crate::model::{Model, ModelOptions};
 use crate::model_fetch::default_model_path;
 use crate::request_guard::{default_safety, Checked, GuardConfig, RequestGuard};
 use crate::response_cache::{MemoryCache, RedisCache, ResponseCache, ResponseCacheConfig};
-use crate::router::{RouteDecision, RouteQuery, Router};
+use crate::router::{RouteClassifier, RouteDecision, RouteQuery, Router};
 use crate::safety::{Safety, SafetyPolicy};
 use crate::sampling::GenerateOptions;
 use crate::server_config::{CacheBackend, ServerConfig};
 use crate::serving_engine::{Engine, EngineOptions, EngineRequest, RequestHandle, RequestSink};
-use crate::session::{Session, SessionOptions};
-use crate::structured_output::OutputConstraint;
+use crate::session::SessionOptions;
 
 /// One model a deployment serves.
 pub struct ServedModel {
@@ -35,9 +34,7 @@ pub struct Deployment {
     models: Vec<ServedModel>,
     router: Router,
     strict_model_names: bool,
-    /// The classifier stage runs on its own session (no safety, no audit: the request's own
-    /// record carries the decision).
-    classifier: Option<Mutex<Session>>,
+    classifier: Option<RouteClassifier>,
     cache: Option<Arc<dyn ResponseCache>>,
     audit: Option<Arc<AuditLog>>,
     safety: Option<Safety>,
@@ -159,23 +156,13 @@ impl Deployment {
         }
         let router = Router::new(routes_of(config), config.router.classifier.clone())?;
         let classifier = match &config.router.classifier {
-            Some(c) => {
-                let model = &models
+            Some(c) => Some(RouteClassifier::new(
+                &models
                     .iter()
                     .find(|m| m.id == c.model)
                     .expect("checked by ServerConfig::check")
-                    .model;
-                Some(Mutex::new(Session::new(
-                    model,
-                    SessionOptions {
-                        n_ctx: Some(2048),
-                        safety: None,
-                        audit: None,
-                        surface,
-                        ..SessionOptions::default()
-                    },
-                )?))
-            }
+                    .model,
+            )?),
             None => None,
         };
         Ok(Deployment {
@@ -236,25 +223,12 @@ impl Deployment {
                 return Err(Error::InvalidArgument(format!("unknown model {name:?}")));
             }
         }
-        self.router.route(
-            &RouteQuery {
-                model,
-                tenant,
-                text,
-            },
-            |prompt, choices| self.classify(prompt, choices),
-        )
-    }
-
-    fn classify(&self, prompt: &str, choices: &[String]) -> Result<String> {
-        let Some(session) = &self.classifier else {
-            return Err(Error::Internal("no classifier session".into()));
+        let query = RouteQuery {
+            model,
+            tenant,
+            text,
         };
-        let mut session = session.lock().unwrap_or_else(|p| p.into_inner());
-        let options = GenerateOptions::greedy()
-            .with_max_tokens(16)
-            .with_constraint(OutputConstraint::Choice(choices.to_vec()));
-        Ok(session.chat(&[ChatMessage::user(prompt)], &options)?.text)
+        self.router.route_with(&query, self.classifier.as_ref())
     }
 
     /// Submit a routed request: it runs on the decision's model with its adapters, and the

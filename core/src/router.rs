@@ -13,12 +13,25 @@
 //! 6. the **default** route.
 //!
 //! The decision (route, rule, target) goes into the response metadata and the audit record.
+//!
+//! `llmedge serve` routes every request. An embedding program (C, C++, Python, Java) builds a
+//! [`Router`] from the same `[[routes]]` TOML ([`Router::from_toml_str`]) and, for the
+//! classifier stage, a [`RouteClassifier`] on one of its models.
+
+use std::path::Path;
+use std::sync::Mutex;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use crate::chat_template::ChatMessage;
 use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::sampling::GenerateOptions;
+use crate::server_config::config_error;
+use crate::session::{Session, SessionOptions};
+use crate::structured_output::OutputConstraint;
 
 /// A LoRA adapter a route applies, by the name it has in the model's configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,6 +128,54 @@ pub struct RouteQuery<'a> {
     pub text: &'a str,
 }
 
+/// A router file: the `[[routes]]` of a server configuration and, optionally, its classifier
+/// as a `[classifier]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouterFile {
+    #[serde(default)]
+    routes: Vec<RouteConfig>,
+    classifier: Option<ClassifierConfig>,
+}
+
+/// The classifier stage's model: one greedy session whose answer is constrained to the route
+/// names. Without safety or audit: the request's own record carries the decision. Requests
+/// that reach the stage take turns on the session. `Send + Sync`.
+pub struct RouteClassifier {
+    session: Mutex<Session>,
+}
+
+impl std::fmt::Debug for RouteClassifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteClassifier").finish_non_exhaustive()
+    }
+}
+
+impl RouteClassifier {
+    /// A classifier on `model`, with a 2,048-token context (the prompt shows at most
+    /// [`ClassifierConfig::max_chars`] of the request).
+    pub fn new(model: &Model) -> Result<RouteClassifier> {
+        let options = SessionOptions {
+            n_ctx: Some(2048),
+            safety: None,
+            audit: None,
+            ..SessionOptions::default()
+        };
+        Ok(RouteClassifier {
+            session: Mutex::new(Session::new(model, options)?),
+        })
+    }
+
+    /// The model's answer to `prompt`: one of `choices`.
+    pub fn classify(&self, prompt: &str, choices: &[String]) -> Result<String> {
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let options = GenerateOptions::greedy()
+            .with_max_tokens(16)
+            .with_constraint(OutputConstraint::Choice(choices.to_vec()));
+        Ok(session.chat(&[ChatMessage::user(prompt)], &options)?.text)
+    }
+}
+
 struct Compiled {
     config: RouteConfig,
     regex: Option<Regex>,
@@ -206,6 +267,44 @@ impl Router {
             default,
             keywords,
             classifier,
+        })
+    }
+
+    /// Parse and compile a router file: `[[routes]]` tables as in a server configuration and
+    /// an optional `[classifier]` table. Mistakes are [`Error::Config`] with their line.
+    pub fn from_toml_str(text: &str) -> Result<Router> {
+        Router::parse(text, Path::new("<router>"))
+    }
+
+    /// [`Router::from_toml_str`] on a file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Router> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Router::parse(&text, path)
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<Router> {
+        let file: RouterFile = toml::from_str(text)
+            .map_err(|e| config_error(path, text, e.span().map(|s| s.start), e.message()))?;
+        Router::new(file.routes, file.classifier).map_err(|e| match e {
+            Error::InvalidArgument(reason) => config_error(path, text, None, reason),
+            e => e,
+        })
+    }
+
+    /// Route a request with `classifier` as the classifier stage's model. A router with a
+    /// classifier stage needs one ([`Error::InvalidArgument`] when a request reaches the
+    /// stage without it); a router without the stage ignores it.
+    pub fn route_with(
+        &self,
+        query: &RouteQuery<'_>,
+        classifier: Option<&RouteClassifier>,
+    ) -> Result<RouteDecision> {
+        self.route(query, |prompt, choices| match classifier {
+            Some(c) => c.classify(prompt, choices),
+            None => Err(Error::InvalidArgument(
+                "this router has a classifier stage: give it a RouteClassifier".into(),
+            )),
         })
     }
 
@@ -351,6 +450,64 @@ mod tests {
             |_, _| panic!("no classifier configured"),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn router_files_parse_and_report_mistakes_by_line() {
+        let r = Router::from_toml_str(
+            "[[routes]]\nname = \"finance\"\nmodel = \"base\"\nkeywords = [\"invoice\"]\n\
+             adapters = [{ name = \"fin\", scale = 0.5 }]\n\
+             [[routes]]\nname = \"general\"\nmodel = \"base\"\ndefault = true\n\
+             [classifier]\nmodel = \"base\"\nroutes = [\"finance\", \"general\"]\n",
+        )
+        .unwrap();
+        assert_eq!(r.routes().count(), 2);
+        assert_eq!(r.classifier_choices(), ["finance", "general"]);
+        let query = RouteQuery {
+            model: None,
+            tenant: "",
+            text: "an invoice",
+        };
+        let d = r.route_with(&query, None).unwrap();
+        assert_eq!((d.route.as_str(), d.adapters[0].scale), ("finance", 0.5));
+        // Reaching the classifier stage without a classifier is the caller's mistake.
+        let query = RouteQuery {
+            text: "hello",
+            ..query
+        };
+        let e = r.route_with(&query, None).unwrap_err();
+        assert_eq!(e.code(), crate::ErrorCode::InvalidArgument, "{e}");
+        // A router without the stage does not need one.
+        let plain = Router::from_toml_str("[[routes]]\nname = \"a\"\nmodel = \"m\"\n").unwrap();
+        assert_eq!(
+            plain.route_with(&query, None).unwrap().rule,
+            RouteRule::Default
+        );
+
+        for (text, line, reason) in [
+            (
+                "[[routes]]\nname = \"a\"\nmodel = \"m\"\ncolour = 1\n",
+                4,
+                "colour",
+            ),
+            (
+                "[[routes]]\nname = \"a\"\nmodel = \"m\"\nregex = \"(\"\n",
+                0,
+                "regex",
+            ),
+            ("", 0, "at least one route"),
+            ("[[routes]]\nname = \"a\"\n", 0, "needs a name and a model"),
+        ] {
+            match Router::from_toml_str(text) {
+                Err(Error::Config {
+                    line: l, reason: r, ..
+                }) => {
+                    assert_eq!(l, line, "{text:?}: {r}");
+                    assert!(r.contains(reason), "{text:?}: {r}");
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -255,7 +255,12 @@ pub struct ServerConfig {
     pub cache: CacheSection,
 }
 
-fn config_error(path: &Path, text: &str, offset: Option<usize>, reason: impl AsRef<str>) -> Error {
+pub(crate) fn config_error(
+    path: &Path,
+    text: &str,
+    offset: Option<usize>,
+    reason: impl AsRef<str>,
+) -> Error {
     let line = offset.map_or(0, |o| text[..o.min(text.len())].matches('\n').count() + 1);
     Error::Config {
         path: path.to_owned(),

@@ -727,3 +727,49 @@ fn a_redis_cache_is_shared_by_engines_and_an_outage_only_costs_hits() {
     )
     .is_err());
 }
+
+/// The classifier stage on the real model: its answer is the same constrained greedy chat a
+/// session gives for the router's prompt, and it names a route.
+#[test]
+fn route_classifier_answers_with_a_route_name() {
+    use llmedge::router::{RouteClassifier, RouteQuery, RouteRule, Router};
+    let router = Router::from_toml_str(
+        "[[routes]]\nname = \"finance\"\nmodel = \"base\"\n\
+         [[routes]]\nname = \"medical\"\nmodel = \"base\"\n\
+         [classifier]\nmodel = \"base\"\n",
+    )
+    .unwrap();
+    let classifier = RouteClassifier::new(&model()).unwrap();
+    let text = "What dose of ibuprofen is safe for a child with a fever?";
+    let query = RouteQuery {
+        model: None,
+        tenant: "ward-7",
+        text,
+    };
+    let decision = router.route_with(&query, Some(&classifier)).unwrap();
+    let RouteRule::Classifier(name) = &decision.rule else {
+        panic!("not the classifier: {decision:?}");
+    };
+    assert_eq!(name, &decision.route);
+    let mut session = Session::new(&model(), session_options()).unwrap();
+    let choices = router.classifier_choices();
+    let options = GenerateOptions::greedy()
+        .with_max_tokens(16)
+        .with_constraint(OutputConstraint::Choice(choices));
+    let prompt = router.classifier_prompt(text).unwrap();
+    let reference = session
+        .chat(&[ChatMessage::user(&prompt)], &options)
+        .unwrap();
+    assert_eq!(reference.text.trim(), decision.route);
+    // A rule that matches first leaves the classifier out.
+    let decision = router
+        .route_with(
+            &RouteQuery {
+                model: Some("finance"),
+                ..query
+            },
+            Some(&classifier),
+        )
+        .unwrap();
+    assert_eq!(decision.rule, RouteRule::Model("finance".into()));
+}

@@ -384,6 +384,78 @@ static void test_threads(void) {
     }
 }
 
+/* The router: each rule, the classifier stage on the real model (its answer is a route
+ * name), and the mistakes. */
+static void test_router(void) {
+    const char *toml =
+        "[[routes]]\nname = \"finance\"\nmodel = \"base\"\nkeywords = [\"invoice\"]\n"
+        "tenants = [\"bank-1\"]\nadapters = [{ name = \"fin\", scale = 0.5 }]\n"
+        "[[routes]]\nname = \"medical\"\nmodel = \"med\"\nregex = \"ICD-?10\"\n"
+        "models = [\"medical-v2\"]\n"
+        "[[routes]]\nname = \"general\"\nmodel = \"base\"\ndefault = true\n";
+    llmedge_router *router = NULL;
+    CHECK_OK(llmedge_router_from_toml(toml, strlen(toml), &router));
+    struct {
+        const char *model, *tenant, *text, *want;
+    } cases[] = {
+        {"medical-v2", "bank-1", "invoice",
+         "{\"route\":\"medical\",\"model\":\"med\",\"adapters\":[],\"rule\":\"model\","
+         "\"matched\":\"medical-v2\"}"},
+        {NULL, "bank-1", "hello",
+         "{\"route\":\"finance\",\"model\":\"base\",\"adapters\":[{\"name\":\"fin\","
+         "\"scale\":0.5}],\"rule\":\"tenant\",\"matched\":\"bank-1\"}"},
+        {NULL, "", "an INVOICE",
+         "{\"route\":\"finance\",\"model\":\"base\",\"adapters\":[{\"name\":\"fin\","
+         "\"scale\":0.5}],\"rule\":\"keyword\",\"matched\":\"INVOICE\"}"},
+        {NULL, "", "code ICD10",
+         "{\"route\":\"medical\",\"model\":\"med\",\"adapters\":[],\"rule\":\"regex\","
+         "\"matched\":\"ICD-?10\"}"},
+        {NULL, "", "hello",
+         "{\"route\":\"general\",\"model\":\"base\",\"adapters\":[],\"rule\":\"default\"}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *json = NULL;
+        size_t len = 0;
+        const char *m = cases[i].model;
+        CHECK_OK(llmedge_router_route(router, NULL, m, m ? strlen(m) : 0, cases[i].tenant,
+                                      strlen(cases[i].tenant), cases[i].text,
+                                      strlen(cases[i].text), &json, &len));
+        CHECK(len == strlen(cases[i].want) && memcmp(json, cases[i].want, len) == 0);
+        llmedge_string_free(json);
+    }
+    llmedge_router_free(router);
+
+    /* The classifier stage: needs a classifier; with one, the answer is one of the routes. */
+    const char *ctoml = "[[routes]]\nname = \"finance\"\nmodel = \"base\"\n"
+                        "[[routes]]\nname = \"medical\"\nmodel = \"base\"\n"
+                        "[classifier]\nmodel = \"base\"\n";
+    CHECK_OK(llmedge_router_from_toml(ctoml, strlen(ctoml), &router));
+    const char *q = "What dose of ibuprofen is safe for a child?";
+    char *json = NULL;
+    size_t len = 0;
+    CHECK_STATUS(llmedge_router_route(router, NULL, NULL, 0, "", 0, q, strlen(q), &json, &len),
+                 LLMEDGE_STATUS_INVALID_ARGUMENT);
+    CHECK(json == NULL);
+    llmedge_route_classifier *classifier = NULL;
+    CHECK_OK(llmedge_route_classifier_new(g_model, &classifier));
+    CHECK_OK(llmedge_router_route(router, classifier, NULL, 0, "", 0, q, strlen(q), &json, &len));
+    CHECK(strstr(json, "\"rule\":\"classifier\"") != NULL);
+    CHECK(strstr(json, "\"route\":\"finance\"") != NULL ||
+          strstr(json, "\"route\":\"medical\"") != NULL);
+    llmedge_string_free(json);
+    llmedge_route_classifier_free(classifier);
+    llmedge_router_free(router);
+    router = NULL;
+
+    /* Mistakes: a bad line is a config error, invalid UTF-8 is refused. */
+    const char *bad = "[[routes]]\nname = \"a\"\nmodel = \"m\"\ncolour = 1\n";
+    CHECK_STATUS(llmedge_router_from_toml(bad, strlen(bad), &router), LLMEDGE_STATUS_CONFIG);
+    CHECK(router == NULL && strstr(llmedge_last_error(NULL), "<router>:4") != NULL);
+    CHECK_STATUS(llmedge_router_from_toml("\xff", 1, &router), LLMEDGE_STATUS_INVALID_UTF8);
+    CHECK_STATUS(llmedge_router_from_file("/nonexistent/r.toml", 19, &router), LLMEDGE_STATUS_IO);
+    CHECK(router == NULL);
+}
+
 int main(int argc, char **argv) {
     CHECK(argc == 4);
     llmedge_model_options *mo = llmedge_model_options_new();
@@ -399,6 +471,7 @@ int main(int argc, char **argv) {
     test_chat_and_info();
     test_threads();
     test_limits(argv[1]);
+    test_router();
     llmedge_model_free(g_model);
     printf("test_c_api: all checks passed\n");
     return 0;

@@ -415,6 +415,32 @@ TEST(CppWrapper, EngineResponseCacheAndModelLimits) {
     }
 }
 
+TEST(CppWrapper, RouterRulesAndClassifier) {
+    auto router = llmedge::Router::from_toml(
+        "[[routes]]\nname = \"finance\"\nmodel = \"base\"\nkeywords = [\"invoice\"]\n"
+        "[[routes]]\nname = \"medical\"\nmodel = \"base\"\n"
+        "[classifier]\nmodel = \"base\"\n");
+    EXPECT_EQ(router.route("an invoice"),
+              R"({"route":"finance","model":"base","adapters":[],"rule":"keyword","matched":"invoice"})");
+    EXPECT_EQ(router.route("hi", "", std::string_view("medical")),
+              R"({"route":"medical","model":"base","adapters":[],"rule":"model","matched":"medical"})");
+    try {
+        router.route("What dose is safe for a child?");
+        FAIL() << "expected LLMEDGE_STATUS_INVALID_ARGUMENT";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_INVALID_ARGUMENT);
+    }
+    llmedge::RouteClassifier classifier(model());
+    auto d = router.route("What dose is safe for a child?", "", std::nullopt, &classifier);
+    EXPECT_NE(d.find("\"rule\":\"classifier\""), std::string::npos) << d;
+    try {
+        llmedge::Router::from_toml("[[routes]]\nname = \"a\"\n");
+        FAIL() << "expected LLMEDGE_STATUS_CONFIG";
+    } catch (const llmedge::Error &e) {
+        EXPECT_EQ(e.status(), LLMEDGE_STATUS_CONFIG);
+    }
+}
+
 TEST(CppWrapper, EngineBusyCancelTimeoutAndShutdown) {
     llmedge::Engine engine(model(), engine_options(1, 1));
     auto longo = llmedge::GenerateOptions::greedy_max_tokens(300);

@@ -25,6 +25,8 @@ int main(int argc, char **argv) {
     /* _free(NULL) is a no-op for every handle and buffer type. */
     llmedge_model_options_free(NULL);
     llmedge_response_cache_free(NULL);
+    llmedge_router_free(NULL);
+    llmedge_route_classifier_free(NULL);
     llmedge_session_options_free(NULL);
     llmedge_generate_options_free(NULL);
     llmedge_chat_messages_free(NULL);
@@ -457,6 +459,27 @@ int main(int argc, char **argv) {
     llmedge_request_free(req);
     llmedge_engine_free(engine);
     llmedge_engine_options_free(engo);
+
+    /* The router and its classifier; a NULL model name and a NULL classifier are allowed. */
+    const char *routes = "[[routes]]\nname = \"a\"\nmodel = \"m\"\n";
+    size_t rlen = strlen(routes);
+    llmedge_router *router = NULL;
+    llmedge_route_classifier *rcl = NULL;
+    NULL_ARG(llmedge_router_from_toml(NULL, 0, &router));
+    NULL_ARG(llmedge_router_from_toml(routes, rlen, NULL));
+    NULL_ARG(llmedge_router_from_file(NULL, 0, &router));
+    NULL_ARG(llmedge_router_from_file("r.toml", 6, NULL));
+    NULL_ARG(llmedge_route_classifier_new(NULL, &rcl));
+    NULL_ARG(llmedge_route_classifier_new(model, NULL));
+    CHECK(router == NULL && rcl == NULL);
+    CHECK_OK(llmedge_router_from_toml(routes, rlen, &router));
+    NULL_ARG(llmedge_router_route(NULL, NULL, NULL, 0, "", 0, "t", 1, &s, &slen));
+    NULL_ARG(llmedge_router_route(router, NULL, NULL, 0, NULL, 0, "t", 1, &s, &slen));
+    NULL_ARG(llmedge_router_route(router, NULL, NULL, 0, "", 0, NULL, 0, &s, &slen));
+    NULL_ARG(llmedge_router_route(router, NULL, NULL, 0, "", 0, "t", 1, NULL, &slen));
+    NULL_ARG(llmedge_router_route(router, NULL, NULL, 0, "", 0, "t", 1, &s, NULL));
+    CHECK(s == NULL);
+    llmedge_router_free(router);
 
     llmedge_completion_free(c);
     llmedge_prompt_template_free(tpl);

@@ -15,6 +15,7 @@ mod engine;
 mod guard;
 mod lora;
 mod response_cache;
+mod router;
 mod safety;
 mod templates;
 mod vision;
@@ -38,7 +39,7 @@ struct SessionBox {
     cancel: CancelHandle,
 }
 
-fn model_ref<'a>(handle: jlong) -> JResult<&'a Model> {
+pub(crate) fn model_ref<'a>(handle: jlong) -> JResult<&'a Model> {
     if handle == 0 {
         return Err(Error::Closed("model").into());
     }

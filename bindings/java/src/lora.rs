@@ -9,12 +9,13 @@ use jni::JNIEnv;
 use llmedge::lora_import::{import_peft, ImportOptions};
 use llmedge::lora_merge::{merge_lora, MergeOptions};
 use llmedge::quantize::{quantize, FileType, QuantizeOptions};
-use llmedge::{AdapterSet, Error, LoraAdapter, Model};
+use llmedge::{AdapterSet, Error, LoraAdapter};
 
 use crate::convert::{
     new_string, new_string_array, optional_string, string_arg, string_array, to_json,
 };
 use crate::guard::{guard, JResult};
+use crate::model_ref;
 
 fn lora_ref<'a>(handle: jlong) -> JResult<&'a LoraAdapter> {
     if handle == 0 {
@@ -65,14 +66,6 @@ pub(crate) fn adapters_field(
         env.delete_local_ref(item)?;
     }
     Ok(Some(set))
-}
-
-fn model_ref<'a>(handle: jlong) -> JResult<&'a Model> {
-    if handle == 0 {
-        return Err(Error::Closed("model").into());
-    }
-    // SAFETY: as in `lib.rs`: a `Box<Model>` from `modelLoad`, freed only after the last call.
-    Ok(unsafe { &*(handle as *const Model) })
 }
 
 #[no_mangle]

@@ -16,6 +16,7 @@ mod model;
 mod options;
 mod response_cache;
 mod results;
+mod router;
 mod safety;
 mod session;
 mod slot;
@@ -111,6 +112,8 @@ mod _llmedge {
         PyCompletion, PyDynamicFlowOutput, PyJsonCompletion, PyModelInfo, PyTemplateOutput,
         PyTimings, PyUsage,
     };
+    #[pymodule_export]
+    use super::router::{PyRouteClassifier, PyRouter};
     #[pymodule_export]
     use super::safety::{audit_verify, manifest_verify, PySafety};
     #[pymodule_export]

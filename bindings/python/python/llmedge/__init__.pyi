@@ -35,6 +35,8 @@ __all__ = [
     "PromptTemplate",
     "Request",
     "ResponseCache",
+    "RouteClassifier",
+    "Router",
     "Safety",
     "Session",
     "TemplateLibrary",
@@ -100,6 +102,9 @@ _FinishReason = Literal["stop", "length", "cancelled", "content_filter"]
 _Truncation = Literal["error", "drop_oldest"]
 _Stop = Union[str, Sequence[str], None]
 _LogitBias = Optional[Mapping[Union[int, str], float]]
+# {"route", "model", "adapters": [{"name", "scale"}], "rule", "matched"} ("matched" absent for
+# the default rule).
+_RouteDecision = Dict[str, Any]
 _Vector = Any  # numpy.ndarray (float32) when numpy is installed, else List[float]
 _JsonSchema = Union[Mapping[str, Any], str, bool]  # a JSON Schema, or its JSON text
 _Json = Any  # a parsed JSON value: dict, list, str, int, float, bool or None
@@ -1187,6 +1192,31 @@ class ResponseCache:
     @property
     def backend(self) -> str: ...
     def stats(self) -> Dict[str, int]: ...
+
+@final
+class RouteClassifier:
+    """The classifier stage's model for a Router: a greedy session answering a route name."""
+
+    def __new__(cls, model: Model) -> "RouteClassifier": ...
+
+@final
+class Router:
+    """Routing rules from TOML (`[[routes]]`, optional `[classifier]`), as `llmedge serve` uses."""
+
+    @staticmethod
+    def from_toml(text: str) -> "Router": ...
+    @staticmethod
+    def from_file(path: str) -> "Router": ...
+    def route(
+        self,
+        text: str,
+        *,
+        model: Optional[str] = None,
+        tenant: str = "",
+        classifier: Optional[RouteClassifier] = None,
+    ) -> _RouteDecision: ...
+    @property
+    def routes(self) -> List[str]: ...
 
 @final
 class Engine:

@@ -70,6 +70,19 @@ final class NativeBridge {
 
     // Response caches for engines (bindings/java/src/response_cache.rs).
 
+    static native long routerFromToml(String toml);
+
+    static native long routerFromFile(String path);
+
+    static native void routerFree(long router);
+
+    /** The decision as JSON; {@code classifier} is 0 for none, {@code model} and {@code tenant} may be null. */
+    static native String routerRoute(long router, long classifier, String text, String model, String tenant);
+
+    static native long routeClassifierNew(long model);
+
+    static native void routeClassifierFree(long classifier);
+
     static native long responseCacheMemory(long capacity, long ttlMs);
 
     static native long responseCacheRedis(String url, String prefix, long ttlMs, long timeoutMs);
