@@ -9,13 +9,14 @@
 //! The matcher works on chars, not bytes. Every char that occurs in some term gets a small
 //! id (any other char gets 0, which no term contains); ASCII and Han chars are looked up in
 //! flat tables that already include lower-casing and traditional → simplified, so text that
-//! is mostly ASCII and Han never goes through the general normaliser. The ids of the last
-//! four normalised chars form one 64-bit word; at every char, the 2-, 3- and 4-char grams
-//! ending there are tested against a small Bloom filter of the terms' first up-to-four
-//! chars, and only the rare grams that pass are looked up in a hash table and, for longer
-//! terms, compared char by char with the text that follows. A term that must start on a
-//! word edge (see below) is only tried where it could: after a char that is not a letter or
-//! digit. (With more than 65,535 distinct term chars the lexicon falls back to a byte-level
+//! is mostly ASCII and Han never goes through the general normaliser. Two signature tables
+//! filter the grams: for the pair and the triple of chars ending at each char, one 32-bit
+//! word says whether some term is that gram and which chars (by id, modulo 32) follow it in
+//! longer terms. The scan works in blocks of 1,024 normalised chars: it looks up both
+//! signatures of every char in plain loops the compiler vectorises, and only the rare grams
+//! that pass are looked up in a hash table and, for longer terms, compared char by char with
+//! the text that follows. A term that must start on a word edge (see below) is only tried
+//! where it could: after a char that is not a letter or digit. (With more than 65,535 distinct term chars the lexicon falls back to a byte-level
 //! Aho-Corasick DFA over the same normalised stream; both report the same matches.)
 //!
 //! Because separators are invisible to the automaton, every raw hit is checked against the
@@ -628,42 +629,50 @@ const EDGE_START: u32 = 1 << 23;
 const GRAM2: u64 = 0xFFFF_FFFF;
 const GRAM3: u64 = 0xFFFF_FFFF_FFFF;
 
-/// A one-hash Bloom filter over packed grams, of `W` 64-bit words (a power of two; fixed so
-/// that a probe is a multiply, a shift and one load).
-#[derive(Clone)]
-struct Bloom<const W: usize> {
-    bits: Box<[u64; W]>,
+/// Signature tables: 2^16 entries each (256 KiB), indexed by a multiplicative hash of the
+/// ids of a pair or a triple of chars.
+const SIG_BITS: u32 = 16;
+type Sigs = Box<[u32; 1 << SIG_BITS]>;
+
+/// Bit 31 of a signature: some term is exactly this gram. Bits 0..=30 (and 31 again: an
+/// alias only adds false positives): `1 << (id & 31)` for the id of the char that follows
+/// the gram in some longer term.
+const SIG_WHOLE: u32 = 1 << 31;
+const SIG_MUL: u32 = 0x9E37_79B1;
+const SIG_MIX: u32 = 0x85EB_CA77;
+
+fn sig_table() -> Sigs {
+    vec![0u32; 1 << SIG_BITS]
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("length is 1 << SIG_BITS"))
 }
 
-impl<const W: usize> Bloom<W> {
-    fn new<'a>(keys: impl Iterator<Item = &'a u64>) -> Bloom<W> {
-        let mut bits: Box<[u64; W]> = vec![0u64; W]
-            .into_boxed_slice()
-            .try_into()
-            .unwrap_or_else(|_| unreachable!("length is W"));
-        for &key in keys {
-            let h = Self::hash(key);
-            bits[h >> 6] |= 1 << (h & 63);
-        }
-        Bloom { bits }
-    }
-
-    #[inline(always)]
-    fn hash(key: u64) -> usize {
-        (key.wrapping_mul(GOLDEN) >> (64 - (W * 64).trailing_zeros())) as usize
-    }
-
-    #[inline(always)]
-    fn maybe(&self, key: u64) -> bool {
-        let h = Self::hash(key);
-        (self.bits[h >> 6] >> (h & 63)) & 1 != 0
-    }
+/// The signature slot of the pair of chars with entries (or ids) `a`, `b`. 32-bit
+/// arithmetic, so that the scan computes many at once.
+#[inline(always)]
+fn pair_index(a: u32, b: u32) -> usize {
+    (((a << 16) | (b & ID_MASK)).wrapping_mul(SIG_MUL) >> (32 - SIG_BITS)) as usize
 }
 
-/// Gate filter size: 2^18 bits (32 KiB, within L1/L2), probed at almost every char.
-const GATE_WORDS: usize = 1 << 12;
-/// Gram filter size: 2^19 bits (64 KiB).
-const GRAM_WORDS: usize = 1 << 13;
+/// The signature slot of the triple of chars with entries (or ids) `a`, `b`, `c`.
+#[inline(always)]
+fn triple_index(a: u32, b: u32, c: u32) -> usize {
+    ((((a << 16) | (b & ID_MASK)).wrapping_mul(SIG_MIX) ^ (c & ID_MASK)).wrapping_mul(SIG_MUL)
+        >> (32 - SIG_BITS)) as usize
+}
+
+/// The signature bit of a char with entry (or id) `e` following a gram.
+#[inline(always)]
+fn sig_next(e: u32) -> u32 {
+    1 << (e & 31)
+}
+
+/// 1 when the entry has the start bit.
+#[inline(always)]
+fn start_bit(e: u32) -> u32 {
+    (e >> START.trailing_zeros()) & 1
+}
 
 /// The char-level matcher (see the module docs).
 #[derive(Clone)]
@@ -671,15 +680,15 @@ struct CharMatcher {
     /// Original char (any in the Basic Multilingual Plane) → entry. Chars that normalise to
     /// one char carry that char's id; separators and invisibles are `SKIP`; the rest (and
     /// chars beyond the BMP) are `GENERIC`.
-    table: Box<[u32]>,
+    table: Box<[u32; 1 << 16]>,
     /// Normalised char → entry, for the general path.
     alphabet: IdMap<char, u32>,
-    /// The packed first two ids of every term with at least two chars.
-    gate: Bloom<GATE_WORDS>,
-    /// The keys of `grams`. A packed gram's length shows in its highest non-zero id.
-    bloom: Bloom<GRAM_WORDS>,
-    /// Bit 0, 1, 2: some term has 2, 3, at least 4 chars.
-    lens: u32,
+    /// Signatures of every term's first two chars (see [`SIG_WHOLE`]): a 2-char term, or the
+    /// third chars of longer ones.
+    pairs: Sigs,
+    /// Signatures of every term's first three chars: a 3-char term, or the fourth chars of
+    /// longer ones.
+    triples: Sigs,
     /// Id → pattern, for one-char terms.
     single: IdMap<u32, u32>,
     /// Packed 2- or 3-gram → (pattern, 0); packed 4-gram → range of `long`.
@@ -713,6 +722,18 @@ const CARRY: usize = 3;
 /// Room after a block for the chars of one more original char (a [`NormBuf`] holds at most
 /// 32 bytes).
 const SLACK: usize = 40;
+
+/// Pass 2's per-block arrays, indexed like the block's entries.
+struct Signatures {
+    /// Signature of the pair ending at each char.
+    pair: Vec<u32>,
+    /// Signature of the triple ending at each char.
+    triple: Vec<u32>,
+    /// Candidate bits (see [`CharMatcher::signatures`]).
+    cand: Vec<u32>,
+    /// Scratch: signature slots.
+    index: Vec<u16>,
+}
 
 /// What the rare paths need.
 struct Ctx<'t, 'f> {
@@ -764,12 +785,12 @@ impl CharMatcher {
         }
         let mut single = IdMap::default();
         let mut grams = IdMap::default();
-        let mut firsts = HashSet::new();
+        let mut pairs = sig_table();
+        let mut triples = sig_table();
         // (4-gram, [(pattern, ids after the fourth)])
         type Group = (u64, Vec<(u32, Vec<u16>)>);
         let mut groups: Vec<Group> = Vec::new();
         let mut group_of: IdMap<u64, usize> = IdMap::default();
-        let mut lens = 0;
         let pack = |ids: &[u16]| ids.iter().fold(0u64, |k, &i| (k << 16) | u64::from(i));
         for (pi, norm) in norms.iter().enumerate() {
             let ids: Vec<u16> = norm
@@ -777,8 +798,13 @@ impl CharMatcher {
                 .map(|c| (alphabet[&c] & ID_MASK) as u16)
                 .collect();
             let pi = pi as u32;
+            let id = |k: usize| u32::from(ids[k]);
+            let next = |k: usize| ids.get(k).map_or(SIG_WHOLE, |&n| sig_next(u32::from(n)));
             if ids.len() >= 2 {
-                firsts.insert(pack(&ids[..2]));
+                pairs[pair_index(id(0), id(1))] |= next(2);
+            }
+            if ids.len() >= 3 {
+                triples[triple_index(id(0), id(1), id(2))] |= next(3);
             }
             match ids.len() {
                 0 => {}
@@ -789,11 +815,9 @@ impl CharMatcher {
                     }
                 }
                 2 | 3 => {
-                    lens |= 1 << (ids.len() - 2);
                     grams.insert(pack(&ids), (pi, 0));
                 }
                 _ => {
-                    lens |= 1 << 2;
                     let key = pack(&ids[..4]);
                     let g = *group_of.entry(key).or_insert_with(|| {
                         groups.push((key, Vec::new()));
@@ -813,21 +837,20 @@ impl CharMatcher {
             }
             grams.insert(key, (first, long.len() as u32));
         }
-        let gate = Bloom::new(firsts.iter());
-        let bloom = Bloom::new(grams.keys());
         let table = bmp_forms(normalizer)
             .iter()
             .map(|&(flags, nc)| match nc {
                 Some(nc) => alphabet.get(&nc).copied().unwrap_or(0) | flags,
                 None => flags,
             })
-            .collect();
+            .collect::<Box<[u32]>>()
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("one entry per BMP char"));
         Some(CharMatcher {
             table,
             alphabet,
-            gate,
-            bloom,
-            lens,
+            pairs,
+            triples,
             single,
             grams,
             long,
@@ -865,13 +888,22 @@ impl CharMatcher {
 
     /// Collects the raw hits in `text[from..]`, leaving out those the start word-edge rule
     /// rejects. Works in blocks: the first pass turns original chars into table entries
-    /// of normalised chars (separators dropped, start bits set), the second slides the gram
-    /// window over them. Both are branch-free but for rare candidates and unusual chars.
+    /// of normalised chars (separators dropped, start bits set), the second computes every
+    /// char's candidate bits from the signatures ([`CharMatcher::signatures`]), the third
+    /// verifies the rare candidates. Branch-free but for candidates and unusual chars.
     fn scan(&self, normalizer: Normalizer, text: &str, from: usize, found: &mut Vec<Found>) {
         let bytes = text.as_bytes();
         let cap = CARRY + BLOCK.min(bytes.len() - from) + SLACK;
+        // Entries of the normalised chars; the first `CARRY` slots hold the previous block's
+        // last ones (zero before the text: id 0, no start).
         let mut ents = vec![0u32; cap];
         let mut offs = vec![0usize; cap];
+        let mut sigs = Signatures {
+            pair: vec![0u32; cap],
+            triple: vec![0u32; cap],
+            cand: vec![0u32; cap],
+            index: vec![0u16; cap],
+        };
         let limit = cap - SLACK;
         let mut ctx = Ctx {
             normalizer,
@@ -880,13 +912,6 @@ impl CharMatcher {
             ahead: Vec::new(),
         };
         let mut prev_wordy = text[..from].chars().next_back().is_some_and(wordy);
-        // Ids of the last four normalised chars, newest in the low 16 bits.
-        let mut grams = 0u64;
-        // Bit k: the char k back may start a term (its id is not 0 and the start word-edge
-        // rule does not rule it out).
-        let mut starts = 0u32;
-        // Bit k: the two chars from k + 1 back may begin a term.
-        let mut gates = 0u32;
         // Position of `ents[CARRY]` among all normalised chars.
         let mut base = 0usize;
         let mut i = from;
@@ -915,32 +940,77 @@ impl CharMatcher {
                 i += len;
             }
             // Pass 2.
-            for j in CARRY..k {
-                let e = ents[j];
-                grams = (grams << 16) | u64::from(e & ID_MASK);
-                starts = (starts << 1) | u32::from(e & START != 0);
-                let gate = (starts >> 1) & u32::from(self.gate.maybe(grams & GRAM2));
-                gates = (gates << 1) | gate;
-                // Bits 0, 1, 2: the 2-, 3-, 4-gram ending here begins like a term; bit 3: a
-                // one-char term.
-                let probe = (gates & self.lens) | 0b1000;
-                let maybe = u32::from(self.bloom.maybe(grams & GRAM2))
-                    | (u32::from(self.bloom.maybe(grams & GRAM3)) << 1)
-                    | (u32::from(self.bloom.maybe(grams)) << 2)
-                    | (u32::from(e & (SINGLE | START) == SINGLE | START) << 3);
-                let cand = probe & maybe;
-                if cand != 0 {
-                    self.candidate(
-                        cand,
-                        grams,
-                        base + j - CARRY,
-                        &offs[j - CARRY..=j],
-                        &mut ctx,
-                    );
+            self.signatures(&ents[..k], &mut sigs);
+            // Candidates are rare: look at 16 chars at a time.
+            for chunk in (CARRY..k).step_by(16) {
+                let end = k.min(chunk + 16);
+                if sigs.cand[chunk..end].iter().fold(0, |a, &c| a | c) == 0 {
+                    continue;
+                }
+                for j in chunk..end {
+                    let cand = sigs.cand[j];
+                    if cand != 0 {
+                        let grams = ents[j - 3..=j]
+                            .iter()
+                            .fold(0u64, |g, &e| (g << 16) | u64::from(e & ID_MASK));
+                        self.candidate(
+                            cand,
+                            grams,
+                            base + j - CARRY,
+                            &offs[j - CARRY..=j],
+                            &mut ctx,
+                        );
+                    }
                 }
             }
             base += k - CARRY;
             offs.copy_within(k - CARRY..k, 0);
+            ents.copy_within(k - CARRY..k, 0);
+        }
+    }
+
+    /// Pass 2 over a block's entries (`CARRY` carried ones first): the candidate bits of
+    /// every char from `CARRY` on. Bits 0, 1, 2: a term of 2 chars, of 3 chars, of at least 4
+    /// may end at the char (for the last, its first four do); bit 3: a one-char term. Plain
+    /// loops over slices without branches, which the compiler vectorises.
+    #[inline(never)]
+    fn signatures(&self, ents: &[u32], sigs: &mut Signatures) {
+        let n = ents.len();
+        let (pair, triple, cand) = (
+            &mut sigs.pair[..n],
+            &mut sigs.triple[..n],
+            &mut sigs.cand[..n],
+        );
+        let index = &mut sigs.index[..n];
+        // The slots first (vectorised), then the loads.
+        for ((x, &a), &b) in index[1..].iter_mut().zip(ents).zip(&ents[1..]) {
+            *x = pair_index(a, b) as u16;
+        }
+        for (p, &x) in pair[1..].iter_mut().zip(&index[1..]) {
+            *p = self.pairs[usize::from(x)];
+        }
+        for (((x, &a), &b), &c) in index[2..]
+            .iter_mut()
+            .zip(ents)
+            .zip(&ents[1..])
+            .zip(&ents[2..])
+        {
+            *x = triple_index(a, b, c) as u16;
+        }
+        for (t, &x) in triple[2..].iter_mut().zip(&index[2..]) {
+            *t = self.triples[usize::from(x)];
+        }
+        for j in CARRY..n {
+            let (e, e1, e2, e3) = (ents[j], ents[j - 1], ents[j - 2], ents[j - 3]);
+            // A term of three chars or more may start two chars back: its first two are the
+            // previous pair and this char may be its third (and the same one char earlier).
+            let may = u32::from(pair[j - 1] & sig_next(e) != 0) & start_bit(e2);
+            let may_before = u32::from(pair[j - 2] & sig_next(e1) != 0) & start_bit(e3);
+            let c2 = (pair[j] >> 31) & start_bit(e1);
+            let c3 = (triple[j] >> 31) & may;
+            let c4 = u32::from(triple[j - 1] & sig_next(e) != 0) & may_before;
+            let c1 = u32::from(e & (SINGLE | START) == SINGLE | START);
+            cand[j] = c2 | (c3 << 1) | (c4 << 2) | (c1 << 3);
         }
     }
 
@@ -1195,6 +1265,31 @@ mod tests {
             }
         }
         assert!(compared > 1000, "only {compared} hits compared");
+    }
+
+    /// Texts of several blocks: matches that straddle a block boundary (the carried chars)
+    /// are found as the DFA finds them.
+    #[test]
+    fn char_engine_matches_the_dfa_across_blocks() {
+        let terms: Vec<TermSpec> = ["炸药", "制造炸弹", "b.o.m.b", "pipe bomb", "药", "xyz"]
+            .iter()
+            .map(|t| TermSpec {
+                term: (*t).into(),
+                category: "t".into(),
+                action: Action::Block,
+            })
+            .collect();
+        let fast = Lexicon::from_terms(terms.clone(), Normalizer::new(true)).unwrap();
+        let slow = Lexicon::build(terms, Normalizer::new(true), true).unwrap();
+        let pieces = ["炸药", "制造炸", "弹", " pipe ", "bomb ", "x", "yz ", "a ", "。", "b.o.", "m.b "];
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for _ in 0..20 {
+            let text: String = (0..2000).map(|_| pieces[rng.below(pieces.len())]).collect();
+            assert!(text.chars().count() > 3 * BLOCK);
+            let hits = checked(&fast, &text, 0, true);
+            assert!(hits.len() > 100, "only {} hits", hits.len());
+            assert_eq!(hits, checked(&slow, &text, 0, true));
+        }
     }
 
     #[test]
