@@ -23,7 +23,7 @@ use crate::convert::{
     chat_messages, generate_options, int_array_arg, new_completion, new_string, session_options,
     string_arg,
 };
-use crate::guard::{guard, JResult};
+use crate::guard::{free_handle, guard, JResult};
 use crate::safety::drop_audited;
 
 thread_local! {
@@ -328,14 +328,9 @@ pub extern "system" fn Java_io_llmedge_NativeBridge_requestFree<'l>(
     _class: JClass<'l>,
     handle: jlong,
 ) {
-    guard(&mut env, (), |_| {
-        if handle != 0 {
-            // SAFETY: the handle came from `Box::into_raw` in `engineSubmit`, and the Java side
-            // calls this exactly once, when no other call holds the handle.
-            drop(unsafe { Box::from_raw(handle as *mut RequestHandle) });
-        }
-        Ok(())
-    })
+    // SAFETY: the handle came from `Box::into_raw` in `engineSubmit`, and the Java side
+    // calls this exactly once, when no other call holds the handle.
+    unsafe { free_handle::<RequestHandle>(&mut env, handle) }
 }
 
 #[no_mangle]

@@ -6,6 +6,7 @@ use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use jni::objects::{JThrowable, JValue};
+use jni::sys::jlong;
 use jni::JNIEnv;
 use llmedge::{Error, ErrorCode};
 
@@ -35,6 +36,22 @@ impl From<jni::errors::Error> for Failure {
 }
 
 pub(crate) type JResult<T> = Result<T, Failure>;
+
+/// The body of every `...Free` native method: drop the `Box<T>` behind a non-zero handle,
+/// under [`guard`].
+///
+/// # Safety
+/// `handle` is 0 or came from `Box::<T>::into_raw`, and the Java side frees it exactly once,
+/// when no other call holds it.
+pub(crate) unsafe fn free_handle<T>(env: &mut JNIEnv<'_>, handle: jlong) {
+    guard(env, (), |_| {
+        if handle != 0 {
+            // SAFETY: the caller's contract.
+            drop(unsafe { Box::from_raw(handle as *mut T) });
+        }
+        Ok(())
+    })
+}
 
 /// Run `body`; on failure or panic throw the matching Java exception and return `fallback`
 /// (the JVM ignores a native method's return value while an exception is pending).

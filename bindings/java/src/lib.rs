@@ -31,7 +31,7 @@ use jni::JNIEnv;
 use llmedge::{CancelHandle, ChatMessage, Error, ErrorCode, Model, Session, Token};
 
 use crate::convert::*;
-use crate::guard::{guard, JResult};
+use crate::guard::{free_handle, guard, JResult};
 
 /// A session and the handle that cancels it without taking the session's lock.
 struct SessionBox {
@@ -164,14 +164,9 @@ pub extern "system" fn Java_io_llmedge_NativeBridge_modelFree<'l>(
     _class: JClass<'l>,
     handle: jlong,
 ) {
-    guard(&mut env, (), |_| {
-        if handle != 0 {
-            // SAFETY: the handle came from `Box::into_raw` in `modelLoad`, and the Java side calls
-            // this exactly once, when no other call holds the handle.
-            drop(unsafe { Box::from_raw(handle as *mut Model) });
-        }
-        Ok(())
-    })
+    // SAFETY: the handle came from `Box::into_raw` in `modelLoad`, and the Java side calls
+    // this exactly once, when no other call holds the handle.
+    unsafe { free_handle::<Model>(&mut env, handle) }
 }
 
 #[no_mangle]

@@ -14,7 +14,7 @@ use llmedge::{AdapterSet, Error, LoraAdapter};
 use crate::convert::{
     new_string, new_string_array, optional_string, string_arg, string_array, to_json,
 };
-use crate::guard::{guard, JResult};
+use crate::guard::{free_handle, guard, JResult};
 use crate::model_ref;
 
 fn lora_ref<'a>(handle: jlong) -> JResult<&'a LoraAdapter> {
@@ -89,14 +89,9 @@ pub extern "system" fn Java_io_llmedge_NativeBridge_loraFree<'l>(
     _class: JClass<'l>,
     handle: jlong,
 ) {
-    guard(&mut env, (), |_| {
-        if handle != 0 {
-            // SAFETY: the handle came from `Box::into_raw` in `modelLoadLora`, and the Java
-            // side calls this exactly once, when no other call holds the handle.
-            drop(unsafe { Box::from_raw(handle as *mut LoraAdapter) });
-        }
-        Ok(())
-    })
+    // SAFETY: the handle came from `Box::into_raw` in `modelLoadLora`, and the Java
+    // side calls this exactly once, when no other call holds the handle.
+    unsafe { free_handle::<LoraAdapter>(&mut env, handle) }
 }
 
 #[no_mangle]

@@ -13,7 +13,7 @@ use llmedge::response_cache::{MemoryCache, RedisCache, ResponseCache, ResponseCa
 use llmedge::Error;
 
 use crate::convert::{new_string, optional_string, string_arg, to_json};
-use crate::guard::{guard, JResult};
+use crate::guard::{free_handle, guard, JResult};
 
 type Handle = Arc<dyn ResponseCache>;
 
@@ -103,14 +103,9 @@ pub extern "system" fn Java_io_llmedge_NativeBridge_responseCacheFree<'l>(
     _class: JClass<'l>,
     handle: jlong,
 ) {
-    guard(&mut env, (), |_| {
-        if handle != 0 {
-            // SAFETY: the handle came from `Box::into_raw` in `new_handle`, and the Java side
-            // calls this exactly once, when no other call holds the handle.
-            drop(unsafe { Box::from_raw(handle as *mut Handle) });
-        }
-        Ok(())
-    })
+    // SAFETY: the handle came from `Box::into_raw` in `new_handle`, and the Java side
+    // calls this exactly once, when no other call holds the handle.
+    unsafe { free_handle::<Handle>(&mut env, handle) }
 }
 
 /// `{"backend", "hits", "misses", "errors"}`.

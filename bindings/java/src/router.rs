@@ -10,7 +10,7 @@ use llmedge::router::{RouteClassifier, RouteQuery, Router};
 use llmedge::Error;
 
 use crate::convert::{new_string, optional_string, string_arg, to_json};
-use crate::guard::{guard, JResult};
+use crate::guard::{free_handle, guard, JResult};
 use crate::model_ref;
 
 fn router_ref<'a>(handle: jlong) -> JResult<&'a Router> {
@@ -61,14 +61,9 @@ pub extern "system" fn Java_io_llmedge_NativeBridge_routerFree<'l>(
     _class: JClass<'l>,
     handle: jlong,
 ) {
-    guard(&mut env, (), |_| {
-        if handle != 0 {
-            // SAFETY: from `Box::into_raw` above; the Java side frees it exactly once, when no
-            // other call holds it.
-            drop(unsafe { Box::from_raw(handle as *mut Router) });
-        }
-        Ok(())
-    })
+    // SAFETY: from `Box::into_raw` above; the Java side frees it exactly once, when no
+    // other call holds it.
+    unsafe { free_handle::<Router>(&mut env, handle) }
 }
 
 /// The decision as JSON: `{"route", "model", "adapters", "rule", "matched"}`. `classifier` is
@@ -115,12 +110,7 @@ pub extern "system" fn Java_io_llmedge_NativeBridge_routeClassifierFree<'l>(
     _class: JClass<'l>,
     handle: jlong,
 ) {
-    guard(&mut env, (), |_| {
-        if handle != 0 {
-            // SAFETY: from `Box::into_raw` above; the Java side frees it exactly once, when no
-            // other call holds it.
-            drop(unsafe { Box::from_raw(handle as *mut RouteClassifier) });
-        }
-        Ok(())
-    })
+    // SAFETY: from `Box::into_raw` above; the Java side frees it exactly once, when no
+    // other call holds it.
+    unsafe { free_handle::<RouteClassifier>(&mut env, handle) }
 }

@@ -13,7 +13,7 @@ use llmedge::safety::{Safety, SafetyPolicy};
 use llmedge::Error;
 
 use crate::convert::{new_string, optional_string, string_arg, to_json};
-use crate::guard::{guard, JResult};
+use crate::guard::{free_handle, guard, JResult};
 
 /// A safety layer built from a policy file (code 41 for an invalid policy, 50 when unreadable).
 pub(crate) fn safety_from_file(path: &str) -> JResult<Safety> {
@@ -88,14 +88,9 @@ pub extern "system" fn Java_io_llmedge_NativeBridge_safetyFree<'l>(
     _class: JClass<'l>,
     handle: jlong,
 ) {
-    guard(&mut env, (), |_| {
-        if handle != 0 {
-            // SAFETY: the handle came from `Box::into_raw` in `safetyNew`, and the Java side
-            // calls this exactly once, when no other call holds the handle.
-            drop(unsafe { Box::from_raw(handle as *mut Safety) });
-        }
-        Ok(())
-    })
+    // SAFETY: the handle came from `Box::into_raw` in `safetyNew`, and the Java side
+    // calls this exactly once, when no other call holds the handle.
+    unsafe { free_handle::<Safety>(&mut env, handle) }
 }
 
 /// The input check (`output` false) or output check of `text`, as JSON.

@@ -13,7 +13,7 @@ use crate::convert::{
     new_chat_messages, new_optional_string, new_string, new_string_array, optional_string,
     string_arg, string_array, to_json, variables_arg,
 };
-use crate::guard::{guard, JResult};
+use crate::guard::{free_handle, guard, JResult};
 
 pub(crate) fn template_ref<'a>(handle: jlong) -> JResult<&'a PromptTemplate> {
     if handle == 0 {
@@ -105,14 +105,9 @@ pub extern "system" fn Java_io_llmedge_NativeBridge_templateFree<'l>(
     _class: JClass<'l>,
     handle: jlong,
 ) {
-    guard(&mut env, (), |_| {
-        if handle != 0 {
-            // SAFETY: the handle came from `Box::into_raw` (see `template_ref`), and the Java
-            // side calls this exactly once, when no other call holds the handle.
-            drop(unsafe { Box::from_raw(handle as *mut PromptTemplate) });
-        }
-        Ok(())
-    })
+    // SAFETY: the handle came from `Box::into_raw` (see `template_ref`), and the Java
+    // side calls this exactly once, when no other call holds the handle.
+    unsafe { free_handle::<PromptTemplate>(&mut env, handle) }
 }
 
 /// Every variable (or only the required ones), in order of first use.
@@ -251,14 +246,9 @@ pub extern "system" fn Java_io_llmedge_NativeBridge_libraryFree<'l>(
     _class: JClass<'l>,
     handle: jlong,
 ) {
-    guard(&mut env, (), |_| {
-        if handle != 0 {
-            // SAFETY: the handle came from `Box::into_raw` in `libraryNew`, and the Java side
-            // calls this exactly once, when no other call holds the handle.
-            drop(unsafe { Box::from_raw(handle as *mut Mutex<TemplateLibrary>) });
-        }
-        Ok(())
-    })
+    // SAFETY: the handle came from `Box::into_raw` in `libraryNew`, and the Java side
+    // calls this exactly once, when no other call holds the handle.
+    unsafe { free_handle::<Mutex<TemplateLibrary>>(&mut env, handle) }
 }
 
 #[no_mangle]

@@ -9,7 +9,7 @@ use jni::JNIEnv;
 use llmedge::{Error, Image, ImageOptions, Prompt, Window, MEDIA_MARKER};
 
 use crate::convert::{generate_options, new_completion, new_string, string_arg};
-use crate::guard::{guard, JResult};
+use crate::guard::{free_handle, guard, JResult};
 use crate::{call_listener, model_ref, session_ref};
 
 fn image_ref<'a>(handle: jlong) -> JResult<&'a Image> {
@@ -167,14 +167,9 @@ pub extern "system" fn Java_io_llmedge_NativeBridge_imageFree<'l>(
     _class: JClass<'l>,
     handle: jlong,
 ) {
-    guard(&mut env, (), |_| {
-        if handle != 0 {
-            // SAFETY: the handle is a `Box<Image>` pointer from `imageOpen`/`imageFromBytes`,
-            // freed exactly once by NativeResource after its last call.
-            drop(unsafe { Box::from_raw(handle as *mut Image) });
-        }
-        Ok(())
-    })
+    // SAFETY: the handle is a `Box<Image>` pointer from `imageOpen`/`imageFromBytes`,
+    // freed exactly once by NativeResource after its last call.
+    unsafe { free_handle::<Image>(&mut env, handle) }
 }
 
 /// `{width, height}` of an image.

@@ -1281,7 +1281,19 @@ mod tests {
             .collect();
         let fast = Lexicon::from_terms(terms.clone(), Normalizer::new(true)).unwrap();
         let slow = Lexicon::build(terms, Normalizer::new(true), true).unwrap();
-        let pieces = ["炸药", "制造炸", "弹", " pipe ", "bomb ", "x", "yz ", "a ", "。", "b.o.", "m.b "];
+        let pieces = [
+            "炸药",
+            "制造炸",
+            "弹",
+            " pipe ",
+            "bomb ",
+            "x",
+            "yz ",
+            "a ",
+            "。",
+            "b.o.",
+            "m.b ",
+        ];
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         for _ in 0..20 {
             let text: String = (0..2000).map(|_| pieces[rng.below(pieces.len())]).collect();
