@@ -1677,7 +1677,7 @@ enum llmedge_status llmedge_engine_options_set_response_cache(struct llmedge_eng
 /**
  * Compile a router from TOML text: `[[routes]]` tables as in `llmedge serve`'s
  * configuration (`name`, `model`, `adapters`, `models`, `tenants`, `keywords`, `regex`,
- * `default`) and an optional `[classifier]` table (`model`, `prompt`, `routes`,
+ * `default`) and an optional `[router.classifier]` table (`model`, `prompt`, `routes`,
  * `max_chars`). `LLMEDGE_STATUS_CONFIG` names the line of a mistake. On success
  * `*out_router` is owned by the caller (free with `llmedge_router_free`). Thread-safe.
  *
@@ -1733,7 +1733,7 @@ void llmedge_route_classifier_free(struct llmedge_route_classifier *classifier);
  * `matched` for the default). `model` (may be NULL: the request named none) is the model
  * name the request asked for, `tenant` the caller's tenant (may be empty), `text` the
  * request text (the prompt, or the last user message). `classifier` may be NULL when the
- * router has no `[classifier]`; a request that reaches that stage without one gets
+ * router has no `[router.classifier]`; a request that reaches that stage without one gets
  * `LLMEDGE_STATUS_INVALID_ARGUMENT`. `*out_json` is caller-owned (free with
  * `llmedge_string_free`). Thread-safe.
  *

@@ -863,7 +863,7 @@ private:
     detail::Handle<llmedge_route_classifier, llmedge_route_classifier_free> h_;
 };
 
-/// Routing rules (the `[[routes]]` and `[classifier]` of a TOML file): model name, tenant,
+/// Routing rules (the `[[routes]]` and `[router.classifier]` of a TOML file): model name, tenant,
 /// keywords, regex, classifier, default. Immutable and thread-safe.
 class Router {
 public:

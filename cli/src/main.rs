@@ -10,6 +10,7 @@ mod eval_cmd;
 mod lora_cmd;
 mod manifest_cmd;
 mod progress;
+mod route_cmd;
 mod serve;
 mod template_cmd;
 mod verify_cmd;
@@ -95,6 +96,8 @@ enum Command {
     Manifest(manifest_cmd::ManifestCommand),
     /// Quantize a GGUF model with llama.cpp's quantizer.
     Quantize(lora_cmd::QuantizeArgs),
+    /// Show where a request goes under a router file (the routes of `serve`'s config).
+    Route(route_cmd::RouteArgs),
     /// Compare model variants: perplexity, task accuracy, size, peak memory, speed.
     Eval(eval_cmd::EvalArgs),
     /// One variant of `eval`, measured in its own process (internal).
@@ -403,6 +406,7 @@ fn dispatch(cli: &Cli) -> Result<(), Error> {
         Command::Lora(cmd) => lora_cmd::run_lora(cmd, cli.json),
         Command::Manifest(cmd) => manifest_cmd::run(cmd, cli.json),
         Command::Quantize(args) => lora_cmd::run_quantize(args, cli.json),
+        Command::Route(args) => route_cmd::run(args, cli.json),
         Command::Eval(args) => eval_cmd::run(args, cli.json),
         Command::EvalVariant(args) => eval_cmd::run_variant(args),
     }

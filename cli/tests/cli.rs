@@ -420,3 +420,52 @@ fn manifests_are_signed_verified_and_enforced() {
         stdout(&out)
     );
 }
+
+/// `llmedge route`: the rules without a model, the classifier stage on the default model,
+/// and a bad file's line in the message (exit code 73, config).
+#[test]
+fn route_shows_where_a_request_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let routes = dir.path().join("routes.toml");
+    std::fs::write(
+        &routes,
+        "[[routes]]\nname = \"finance\"\nmodel = \"base\"\nkeywords = [\"invoice\"]\n\
+         adapters = [{ name = \"fin\", scale = 0.5 }]\n\
+         [[routes]]\nname = \"medical\"\nmodel = \"base\"\n[router.classifier]\nmodel = \"base\"\n",
+    )
+    .unwrap();
+    let path = routes.to_str().unwrap();
+    let d = json(&llmedge(&["route", "--json", path, "an invoice"]));
+    assert_eq!(d["route"], "finance");
+    assert_eq!(
+        (d["rule"].as_str(), d["matched"].as_str()),
+        (Some("keyword"), Some("invoice"))
+    );
+    assert_eq!(d["adapters"][0]["scale"], 0.5);
+    let d = json(&llmedge(&[
+        "route", "--json", path, "hi", "--model", "medical",
+    ]));
+    assert_eq!(d["rule"], "model");
+    let d = json(&llmedge(&[
+        "route",
+        "--json",
+        path,
+        "What dose of ibuprofen is safe for a child?",
+    ]));
+    assert_eq!(d["rule"], "classifier");
+    assert!(d["route"] == "finance" || d["route"] == "medical", "{d}");
+    let text = stdout(&llmedge(&["route", path, "an invoice"]));
+    assert_eq!(
+        text.trim(),
+        "route finance → model base + fin:0.5 (keyword \"invoice\")"
+    );
+
+    std::fs::write(
+        &routes,
+        "[[routes]]\nname = \"a\"\nmodel = \"m\"\ncolour = 1\n",
+    )
+    .unwrap();
+    let bad = llmedge(&["route", path, "x"]);
+    assert_eq!(bad.status.code(), Some(73));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains(":4"));
+}

@@ -29,7 +29,7 @@ use crate::chat_template::ChatMessage;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::sampling::GenerateOptions;
-use crate::server_config::config_error;
+use crate::server_config::{config_error, RouterSection};
 use crate::session::{Session, SessionOptions};
 use crate::structured_output::OutputConstraint;
 
@@ -128,14 +128,14 @@ pub struct RouteQuery<'a> {
     pub text: &'a str,
 }
 
-/// A router file: the `[[routes]]` of a server configuration and, optionally, its classifier
-/// as a `[classifier]` table.
+/// A router file: the `[[routes]]` and `[router]` sections of a server configuration (so a
+/// whole `llmedge serve` configuration is one too; its other sections are not read here).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RouterFile {
     #[serde(default)]
     routes: Vec<RouteConfig>,
-    classifier: Option<ClassifierConfig>,
+    #[serde(default)]
+    router: RouterSection,
 }
 
 /// The classifier stage's model: one greedy session whose answer is constrained to the route
@@ -270,8 +270,9 @@ impl Router {
         })
     }
 
-    /// Parse and compile a router file: `[[routes]]` tables as in a server configuration and
-    /// an optional `[classifier]` table. Mistakes are [`Error::Config`] with their line.
+    /// Parse and compile a router file: `[[routes]]` tables and an optional
+    /// `[router.classifier]` table, as in (and so also) a server configuration. Mistakes are
+    /// [`Error::Config`] with their line.
     pub fn from_toml_str(text: &str) -> Result<Router> {
         Router::parse(text, Path::new("<router>"))
     }
@@ -286,7 +287,7 @@ impl Router {
     fn parse(text: &str, path: &Path) -> Result<Router> {
         let file: RouterFile = toml::from_str(text)
             .map_err(|e| config_error(path, text, e.span().map(|s| s.start), e.message()))?;
-        Router::new(file.routes, file.classifier).map_err(|e| match e {
+        Router::new(file.routes, file.router.classifier).map_err(|e| match e {
             Error::InvalidArgument(reason) => config_error(path, text, None, reason),
             e => e,
         })
@@ -458,7 +459,7 @@ mod tests {
             "[[routes]]\nname = \"finance\"\nmodel = \"base\"\nkeywords = [\"invoice\"]\n\
              adapters = [{ name = \"fin\", scale = 0.5 }]\n\
              [[routes]]\nname = \"general\"\nmodel = \"base\"\ndefault = true\n\
-             [classifier]\nmodel = \"base\"\nroutes = [\"finance\", \"general\"]\n",
+             [router.classifier]\nmodel = \"base\"\nroutes = [\"finance\", \"general\"]\n",
         )
         .unwrap();
         assert_eq!(r.routes().count(), 2);
@@ -477,6 +478,13 @@ mod tests {
         };
         let e = r.route_with(&query, None).unwrap_err();
         assert_eq!(e.code(), crate::ErrorCode::InvalidArgument, "{e}");
+        // A whole `llmedge serve` configuration is a router file too.
+        let serve = Router::from_toml_str(
+            "[server]\nbind = \"127.0.0.1:8080\"\n[[models]]\nid = \"base\"\n\
+             [[routes]]\nname = \"r\"\nmodel = \"base\"\n[router]\nstrict_model_names = true\n",
+        )
+        .unwrap();
+        assert_eq!(serve.routes().count(), 1);
         // A router without the stage does not need one.
         let plain = Router::from_toml_str("[[routes]]\nname = \"a\"\nmodel = \"m\"\n").unwrap();
         assert_eq!(

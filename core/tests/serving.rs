@@ -736,7 +736,7 @@ fn route_classifier_answers_with_a_route_name() {
     let router = Router::from_toml_str(
         "[[routes]]\nname = \"finance\"\nmodel = \"base\"\n\
          [[routes]]\nname = \"medical\"\nmodel = \"base\"\n\
-         [classifier]\nmodel = \"base\"\n",
+         [router.classifier]\nmodel = \"base\"\n",
     )
     .unwrap();
     let classifier = RouteClassifier::new(&model()).unwrap();

@@ -40,7 +40,7 @@ fn new_router(
 
 /// Compile a router from TOML text: `[[routes]]` tables as in `llmedge serve`'s
 /// configuration (`name`, `model`, `adapters`, `models`, `tenants`, `keywords`, `regex`,
-/// `default`) and an optional `[classifier]` table (`model`, `prompt`, `routes`,
+/// `default`) and an optional `[router.classifier]` table (`model`, `prompt`, `routes`,
 /// `max_chars`). `LLMEDGE_STATUS_CONFIG` names the line of a mistake. On success
 /// `*out_router` is owned by the caller (free with `llmedge_router_free`). Thread-safe.
 ///
@@ -128,7 +128,7 @@ pub unsafe extern "C" fn llmedge_route_classifier_free(classifier: *mut llmedge_
 /// `matched` for the default). `model` (may be NULL: the request named none) is the model
 /// name the request asked for, `tenant` the caller's tenant (may be empty), `text` the
 /// request text (the prompt, or the last user message). `classifier` may be NULL when the
-/// router has no `[classifier]`; a request that reaches that stage without one gets
+/// router has no `[router.classifier]`; a request that reaches that stage without one gets
 /// `LLMEDGE_STATUS_INVALID_ARGUMENT`. `*out_json` is caller-owned (free with
 /// `llmedge_string_free`). Thread-safe.
 ///

@@ -428,7 +428,7 @@ static void test_router(void) {
     /* The classifier stage: needs a classifier; with one, the answer is one of the routes. */
     const char *ctoml = "[[routes]]\nname = \"finance\"\nmodel = \"base\"\n"
                         "[[routes]]\nname = \"medical\"\nmodel = \"base\"\n"
-                        "[classifier]\nmodel = \"base\"\n";
+                        "[router.classifier]\nmodel = \"base\"\n";
     CHECK_OK(llmedge_router_from_toml(ctoml, strlen(ctoml), &router));
     const char *q = "What dose of ibuprofen is safe for a child?";
     char *json = NULL;

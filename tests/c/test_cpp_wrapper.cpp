@@ -419,7 +419,7 @@ TEST(CppWrapper, RouterRulesAndClassifier) {
     auto router = llmedge::Router::from_toml(
         "[[routes]]\nname = \"finance\"\nmodel = \"base\"\nkeywords = [\"invoice\"]\n"
         "[[routes]]\nname = \"medical\"\nmodel = \"base\"\n"
-        "[classifier]\nmodel = \"base\"\n");
+        "[router.classifier]\nmodel = \"base\"\n");
     EXPECT_EQ(router.route("an invoice"),
               R"({"route":"finance","model":"base","adapters":[],"rule":"keyword","matched":"invoice"})");
     EXPECT_EQ(router.route("hi", "", std::string_view("medical")),

@@ -13,7 +13,7 @@ use crate::model::PyModel;
 const ROUTE_ARGS: &[&str] = &["text", "model", "tenant", "classifier"];
 
 /// Routing rules compiled from TOML: `[[routes]]` tables as in `llmedge serve`'s
-/// configuration and an optional `[classifier]` table. Immutable and thread-safe.
+/// configuration and an optional `[router.classifier]` table. Immutable and thread-safe.
 #[pyclass(name = "Router", module = "llmedge", frozen)]
 pub struct PyRouter {
     inner: Router,

@@ -42,7 +42,7 @@ def test_rules_apply_in_order():
 def test_classifier_stage_on_the_real_model(model):
     r = llmedge.Router.from_toml(
         '[[routes]]\nname = "finance"\nmodel = "base"\n[[routes]]\nname = "medical"\nmodel = "base"\n'
-        '[classifier]\nmodel = "base"\n')
+        '[router.classifier]\nmodel = "base"\n')
     question = "What dose of ibuprofen is safe for a child with a fever?"
     with pytest.raises(llmedge.InvalidArgumentError):
         r.route(question)

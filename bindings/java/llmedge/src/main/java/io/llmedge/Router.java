@@ -3,7 +3,7 @@ package io.llmedge;
 /**
  * Routing rules between domain models and adapters, compiled from TOML: {@code [[routes]]}
  * tables as in {@code llmedge serve}'s configuration (name, model, adapters, models, tenants,
- * keywords, regex, default) and an optional {@code [classifier]} table. Rules apply in order:
+ * keywords, regex, default) and an optional {@code [router.classifier]} table. Rules apply in order:
  * model name, tenant, keywords, regex, classifier, default. Immutable and thread-safe.
  */
 public final class Router extends NativeResource {

@@ -46,7 +46,7 @@ class RouterTest {
     @Test
     void classifierStageRunsOnTheModel() {
         String toml = "[[routes]]\nname = \"finance\"\nmodel = \"base\"\n[[routes]]\nname = \"medical\"\nmodel = \"base\"\n"
-                + "[classifier]\nmodel = \"base\"\n";
+                + "[router.classifier]\nmodel = \"base\"\n";
         String question = "What dose of ibuprofen is safe for a child with a fever?";
         try (Router r = Router.fromToml(toml); RouteClassifier c = new RouteClassifier(model)) {
             LlmedgeException e = assertThrows(LlmedgeException.class, () -> r.route(question));
