@@ -35,18 +35,16 @@ pub fn run(args: &RouteArgs, json: bool) -> Result<(), Error> {
         tenant: &args.tenant,
         text: &args.text,
     };
-    // The rules before the classifier decide without a model; load one only when needed.
-    let decision = match router.route_with(&query, None) {
-        Err(Error::InvalidArgument(_)) if router.classifier().is_some() => {
-            let path = match &args.classifier_model {
-                Some(p) => p.clone(),
-                None => progress::fetch_default(json)?,
-            };
-            let model = progress::load(&path, ModelOptions::default(), json)?;
-            router.route_with(&query, Some(&RouteClassifier::new(&model)?))?
-        }
-        other => other?,
-    };
+    // The rules before the classifier decide without a model: load one only when a request
+    // reaches that stage.
+    let decision = router.route(&query, |prompt, choices| {
+        let path = match &args.classifier_model {
+            Some(p) => p.clone(),
+            None => progress::fetch_default(json)?,
+        };
+        let model = progress::load(&path, ModelOptions::default(), json)?;
+        RouteClassifier::new(&model)?.classify(prompt, choices)
+    })?;
     if json {
         let line = serde_json::to_string(&decision).map_err(|e| Error::Internal(e.to_string()))?;
         println!("{line}");

@@ -16,8 +16,9 @@
 //! signatures of every char in plain loops the compiler vectorises, and only the rare grams
 //! that pass are looked up in a hash table and, for longer terms, compared char by char with
 //! the text that follows. A term that must start on a word edge (see below) is only tried
-//! where it could: after a char that is not a letter or digit. (With more than 65,535 distinct term chars the lexicon falls back to a byte-level
-//! Aho-Corasick DFA over the same normalised stream; both report the same matches.)
+//! where it could: after a char that is not a letter or digit. (With more than 65,535
+//! distinct term chars the lexicon falls back to a byte-level Aho-Corasick DFA over the same
+//! normalised stream; both report the same matches.)
 //!
 //! Because separators are invisible to the automaton, every raw hit is checked against the
 //! original text before it counts:
@@ -662,6 +663,12 @@ fn triple_index(a: u32, b: u32, c: u32) -> usize {
         >> (32 - SIG_BITS)) as usize
 }
 
+/// The hash-table key of a gram: its chars' ids (from entries or ids), the last in the low
+/// 16 bits.
+fn pack_ids(ids: impl Iterator<Item = u32>) -> u64 {
+    ids.fold(0u64, |key, e| (key << 16) | u64::from(e & ID_MASK))
+}
+
 /// The signature bit of a char with entry (or id) `e` following a gram.
 #[inline(always)]
 fn sig_next(e: u32) -> u32 {
@@ -791,7 +798,7 @@ impl CharMatcher {
         type Group = (u64, Vec<(u32, Vec<u16>)>);
         let mut groups: Vec<Group> = Vec::new();
         let mut group_of: IdMap<u64, usize> = IdMap::default();
-        let pack = |ids: &[u16]| ids.iter().fold(0u64, |k, &i| (k << 16) | u64::from(i));
+        let pack = |ids: &[u16]| pack_ids(ids.iter().map(|&i| u32::from(i)));
         for (pi, norm) in norms.iter().enumerate() {
             let ids: Vec<u16> = norm
                 .chars()
@@ -950,9 +957,7 @@ impl CharMatcher {
                 for j in chunk..end {
                     let cand = sigs.cand[j];
                     if cand != 0 {
-                        let grams = ents[j - 3..=j]
-                            .iter()
-                            .fold(0u64, |g, &e| (g << 16) | u64::from(e & ID_MASK));
+                        let grams = pack_ids(ents[j - 3..=j].iter().copied());
                         self.candidate(
                             cand,
                             grams,

@@ -68,7 +68,7 @@ final class NativeBridge {
 
     static native String engineStatsJson(long engine);
 
-    // Response caches for engines (bindings/java/src/response_cache.rs).
+    // The router and its classifier (bindings/java/src/router.rs).
 
     static native long routerFromToml(String toml);
 
@@ -82,6 +82,8 @@ final class NativeBridge {
     static native long routeClassifierNew(long model);
 
     static native void routeClassifierFree(long classifier);
+
+    // Response caches for engines (bindings/java/src/response_cache.rs).
 
     static native long responseCacheMemory(long capacity, long ttlMs);
 
