@@ -9,7 +9,7 @@ QUESTION ?= In two sentences, why do hospitals run language models on their own 
 VENV ?= $(CURDIR)/.venv
 FIXTURES := models/cache/fixtures
 
-.PHONY: fixtures reference-tools llama-server deps build models demo install header header-check lint test test-rust test-c test-python test-java test-server test-deploy test-fuzz soak bench clean
+.PHONY: fixtures reference-tools llama-server deps build models demo install header header-check lint test test-rust test-c test-python test-java test-server test-deploy test-fuzz soak bench bench-python clean
 
 deps:
 	./scripts/install-deps.sh
@@ -106,6 +106,16 @@ bench: build fixtures reference-tools llama-server
 	python3 bench/lora_bench.py --llmedge $(LLMEDGE)
 	python3 bench/vision_bench.py --examples $(CARGO_TARGET_DIR)/release/examples
 	python3 bench/serving_bench.py --llmedge $(LLMEDGE)
+
+## llmedge-python against llama-cpp-python (from PyPI, built from source for this CPU) and the
+## Rust API, paired per round; replaces the `python` section of BENCHMARKS.md.
+LLAMA_CPP_PYTHON ?= 0.3.36
+bench-python: build fixtures
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
+	$(VENV)/bin/python -c "import llama_cpp" 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=ON" \
+	    $(VENV)/bin/python -m pip install -q --disable-pip-version-check \
+	    --no-binary llama-cpp-python llama-cpp-python==$(LLAMA_CPP_PYTHON)
+	$(VENV)/bin/python bench/python_bench.py --rounds 6 --reps 3 --out BENCHMARKS.md
 
 clean:
 	$(CARGO) clean

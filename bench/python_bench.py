@@ -2,7 +2,8 @@
 """Prompt (pp) and decode (tg) speed of llmedge-python, llama-cpp-python and the Rust API, side
 by side: same model (the default SmolLM2), same threads, same request.
 
-    .venv/bin/python bench/python_bench.py [--threads 2] [--rounds 3] [--reps 3]
+    make bench-python    # installs both packages into .venv, then runs this script
+    .venv/bin/python bench/python_bench.py [--threads 2] [--rounds 6] [--reps 3] [--out BENCHMARKS.md]
 
 The request is llama-bench's: pp = one batch of a 512-token prompt (BOS then pseudo-random
 tokens, the same as `llmedge bench`), tg = 128 tokens generated one at a time after a BOS prompt,
@@ -20,13 +21,17 @@ How each one is timed:
   token to the 129th (the same 128 decodes as core's generation time).
 
 Every contender runs in its own process (each ships its own llama.cpp), in a rotating order,
-`--rounds` times with `--reps` measured repetitions after one warm-up each; the figures are
-means over all repetitions. Prints the JSON, then a markdown table.
+`--rounds` times with `--reps` measured repetitions after one warm-up each. A round's figure for
+a contender is the mean of its repetitions. This VM's speed drifts by 10-20% between minutes, so
+the ratios are paired: llmedge-python over the other contender within each round, then the
+median of those per-round ratios. Prints the JSON and a markdown section, and with `--out`
+replaces the `python` section of that BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import pathlib
@@ -36,6 +41,8 @@ import subprocess
 import sys
 import time
 from typing import Dict, List
+
+from bench import cpu_name, replace_section
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
@@ -170,11 +177,46 @@ def run_worker(name: str, args) -> Dict[str, List[float]]:
 
 def summary(xs: List[float]) -> Dict[str, float]:
     return {
-        "tokens_per_second": statistics.fmean(xs),
-        "stddev": statistics.stdev(xs) if len(xs) > 1 else 0.0,
         "median": statistics.median(xs),
-        "samples": len(xs),
+        "mean": statistics.fmean(xs),
+        "stddev": statistics.stdev(xs) if len(xs) > 1 else 0.0,
+        "rounds": len(xs),
     }
+
+
+def markdown(report) -> str:
+    """The BENCHMARKS.md section: per-contender medians, then the paired ratios against the goals."""
+    results, ratios = report["results"], report["ratios"]
+    lines = [
+        "## Python binding vs llama-cpp-python and the Rust API (`make bench-python`, `bench/python_bench.py`)",
+        "",
+        f"SmolLM2-135M-Instruct Q4_1, {report['threads']} threads, pp{report['pp_tokens']} / tg{report['tg_tokens']} "
+        "(llama-bench's request); every contender in its own process, in rotating order, "
+        f"{report['rounds']} rounds × {report['reps']} repetitions after a warm-up; llama-cpp-python "
+        f"{report['llama_cpp_python']} installed from PyPI and built from source (`GGML_NATIVE=ON`). "
+        f"Machine: {report['machine']['cpu']}, {report['machine']['cpus']} cores. Measured {report['date']}.",
+        "",
+        "| contender | pp tok/s (median ± sd of rounds) | tg tok/s (median ± sd of rounds) |",
+        "|---|---:|---:|",
+    ]
+    order = ["rust", "llmedge-python", "llmedge-python-core-timings", "llama-cpp-python", "llama-cpp-python-fa-off"]
+    for name in [n for n in order if n in results]:
+        r = results[name]
+        lines.append(f"| {LABELS[name]} | {r['pp']['median']:.1f} ± {r['pp']['stddev']:.1f} "
+                     f"| {r['tg']['median']:.1f} ± {r['tg']['stddev']:.1f} |")
+    lines += ["", "Paired ratios (llmedge-python wall clock over the other, per round; median, then min–max):", ""]
+    goals = {"rust": ("within 3% of the Rust API", 0.97), "llama-cpp-python": ("at least llama-cpp-python", 1.0)}
+    lines += ["| ratio | pp | tg | goal |", "|---|---|---|---|"]
+    for other, r in ratios.items():
+        goal, bound = goals.get(other, ("(reference)", None))
+        cells = [f"{r[t]['median']:.3f} ({r[t]['min']:.3f}–{r[t]['max']:.3f})" for t in ("pp", "tg")]
+        if bound is not None:
+            met = all(r[t]["median"] >= bound for t in ("pp", "tg"))
+            goal += ": " + ("met" if met else "NOT MET")
+        lines.append(f"| llmedge-python / {other} | {cells[0]} | {cells[1]} | {goal} |")
+    raw = {n: {t: [round(x, 1) for x in xs] for t, xs in d.items()} for n, d in report["rounds_data"].items()}
+    lines += ["", "Per-round figures (tok/s): `" + json.dumps(raw) + "`"]
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -183,10 +225,11 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--pp", type=int, default=512)
     p.add_argument("--tg", type=int, default=128)
-    p.add_argument("--rounds", type=int, default=3, help="times each contender is run (rotating order)")
+    p.add_argument("--rounds", type=int, default=6, help="times each contender is run (rotating order)")
     p.add_argument("--reps", type=int, default=3, help="measured repetitions per run, after one warm-up")
     p.add_argument("--only", nargs="*", choices=CONTENDERS, help="run only these contenders")
     p.add_argument("--json-out", type=pathlib.Path, help="also write the JSON here")
+    p.add_argument("--out", type=pathlib.Path, help="replace the python section of this BENCHMARKS.md")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
 
@@ -204,32 +247,34 @@ def main() -> int:
         return 0
 
     contenders = args.only or CONTENDERS
-    samples: Dict[str, Dict[str, List[float]]] = {c: {} for c in contenders}
+    # rounds_data[name][key] = one figure per round: the mean of that round's repetitions.
+    rounds_data: Dict[str, Dict[str, List[float]]] = {}
     for r in range(args.rounds):
         order = contenders[r % len(contenders):] + contenders[: r % len(contenders)]
         for name in order:
             print(f"round {r + 1}/{args.rounds}: {name}", file=sys.stderr, flush=True)
             for key, xs in run_worker(name, args).items():
-                samples[name].setdefault(key, []).extend(xs)
+                label = "llmedge-python-core-timings" if key.endswith("_core") else name
+                rounds_data.setdefault(label, {}).setdefault(key.removesuffix("_core"), []).append(statistics.fmean(xs))
 
-    results: Dict[str, Dict[str, Dict[str, float]]] = {}
-    for name, by_key in samples.items():
-        results[name] = {k: summary(v) for k, v in by_key.items() if k in ("pp", "tg")}
-        if "pp_core" in by_key:
-            results["llmedge-python-core-timings"] = {
-                "pp": summary(by_key["pp_core"]),
-                "tg": summary(by_key["tg_core"]),
-            }
-
-    def rate(name: str, test: str) -> float:
-        return results[name][test]["tokens_per_second"]
-
+    results = {name: {k: summary(v) for k, v in by_key.items()} for name, by_key in rounds_data.items()}
     ratios = {}
-    if "llmedge-python" in results:
+    if "llmedge-python" in rounds_data:
+        mine = rounds_data["llmedge-python"]
         for other in ("rust", "llama-cpp-python", "llama-cpp-python-fa-off"):
-            if other in results:
-                ratios[f"llmedge-python/{other}"] = {t: rate("llmedge-python", t) / rate(other, t) for t in ("pp", "tg")}
+            if other in rounds_data:
+                ratios[other] = {}
+                for t in ("pp", "tg"):
+                    per_round = [a / b for a, b in zip(mine[t], rounds_data[other][t])]
+                    ratios[other][t] = {"median": statistics.median(per_round), "min": min(per_round),
+                                        "max": max(per_round), "per_round": per_round}
 
+    try:
+        from importlib.metadata import version
+
+        lcp_version = version("llama-cpp-python")
+    except Exception:  # noqa: BLE001 - not installed: its contenders were not run
+        lcp_version = "(not installed)"
     report = {
         "model": args.model,
         "threads": args.threads,
@@ -237,31 +282,22 @@ def main() -> int:
         "tg_tokens": args.tg,
         "rounds": args.rounds,
         "reps": args.reps,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "date": str(datetime.date.today()),
+        "llama_cpp_python": lcp_version,
+        "machine": {"cpu": cpu_name(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
         "results": results,
         "ratios": ratios,
+        "rounds_data": rounds_data,
     }
-    text = json.dumps(report, indent=2)
-    print(text)
+    print(json.dumps(report, indent=2))
     if args.json_out:
-        args.json_out.write_text(text + "\n")
-
+        args.json_out.write_text(json.dumps(report, indent=2) + "\n")
+    section = markdown(report)
     print()
-    heads = [f"pp{args.pp} tok/s", f"tg{args.tg} tok/s"]
-    width = max(17, *(len(h) for h in heads))
-    print(f"| {'contender':<52} | " + " | ".join(h.rjust(width) for h in heads) + " |")
-    print(f"|{'-' * 54}|" + "|".join("-" * (width + 1) + ":" for _ in heads) + "|")
-    order = ["rust", "llmedge-python", "llmedge-python-core-timings", "llama-cpp-python", "llama-cpp-python-fa-off"]
-    for name in [n for n in order if n in results]:
-        cells = []
-        for t in ("pp", "tg"):
-            s = results[name][t]
-            cells.append(f"{s['tokens_per_second']:.1f} ± {s['stddev']:.1f}".rjust(width))
-        print(f"| {LABELS[name]:<52} | " + " | ".join(cells) + " |")
-    if ratios:
-        print()
-        for key, r in ratios.items():
-            print(f"- {key}: pp {r['pp']:.3f}, tg {r['tg']:.3f}")
+    print(section)
+    if args.out:
+        args.out.write_text(replace_section(args.out.read_text(), "python", section))
     return 0
 
 
