@@ -110,9 +110,12 @@ bench: build fixtures reference-tools llama-server
 ## llmedge-python against llama-cpp-python (from PyPI, built from source for this CPU) and the
 ## Rust API, paired per round; replaces the `python` section of BENCHMARKS.md.
 LLAMA_CPP_PYTHON ?= 0.3.36
+# The same CPU kernels as llmedge's build: no AMX (see .cargo/config.toml).
+AMX_OFF = $(if $(filter x86_64,$(shell uname -m)),CFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" \
+    CXXFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16")
 bench-python: build fixtures
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
-	$(VENV)/bin/python -c "import llama_cpp" 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=ON" \
+	$(VENV)/bin/python -c "import llama_cpp" 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=ON" $(AMX_OFF) \
 	    $(VENV)/bin/python -m pip install -q --disable-pip-version-check \
 	    --no-binary llama-cpp-python llama-cpp-python==$(LLAMA_CPP_PYTHON)
 	$(VENV)/bin/python bench/python_bench.py --rounds 6 --reps 3 --out BENCHMARKS.md

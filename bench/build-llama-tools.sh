@@ -19,6 +19,12 @@ sdist_version="0.3.36"
 sys_version="$(sed -n 's/^llama-cpp-sys-2 = "=\(.*\)"/\1/p' "$root/Cargo.toml")"
 jobs="${JOBS:-$(nproc)}"
 targets=("${@:-llama-bench}")
+# The same CPU kernels as llmedge's build: no AMX (see .cargo/config.toml).
+amx_off=()
+if [ "$(uname -m)" = x86_64 ]; then
+  flags="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  amx_off=(-DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags")
+fi
 tools=()
 server=0
 for t in "${targets[@]}"; do
@@ -42,7 +48,7 @@ if [ "${#tools[@]}" -gt 0 ]; then
     cp -r "llama_cpp_python-$sdist_version/vendor/llama.cpp/scripts" llama.cpp/scripts
     touch llama.cpp/.overlaid
   fi
-  cmake -S llama.cpp -B llama.cpp/build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+  cmake -S llama.cpp -B llama.cpp/build -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON "${amx_off[@]}" \
     -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF \
     -DBUILD_SHARED_LIBS=OFF >/dev/null
   cmake --build llama.cpp/build --target "${tools[@]}" -j "$jobs"
@@ -58,7 +64,7 @@ if [ "$server" = 1 ]; then
     touch llama-server/src/.assembled
   fi
   cmake -S llama-server/src -B llama-server/build -G Ninja \
-    -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=OFF \
+    -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=OFF "${amx_off[@]}" \
     -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF \
     -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF \
     -DLLAMA_BUILD_NUMBER=0 >/dev/null
