@@ -111,8 +111,8 @@ bench: build fixtures reference-tools llama-server
 ## Rust API, paired per round; replaces the `python` section of BENCHMARKS.md.
 LLAMA_CPP_PYTHON ?= 0.3.36
 # The same CPU kernels as llmedge's build: no AMX (see .cargo/config.toml).
-AMX_OFF = $(if $(filter x86_64,$(shell uname -m)),CFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" \
-    CXXFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16")
+AMX_FLAGS := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+AMX_OFF = $(if $(filter x86_64,$(shell uname -m)),CFLAGS="$(AMX_FLAGS)" CXXFLAGS="$(AMX_FLAGS)")
 bench-python: build fixtures
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./bindings/python
 	$(VENV)/bin/python -c "import llama_cpp" 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=ON" $(AMX_OFF) \
