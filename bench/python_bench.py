@@ -290,9 +290,10 @@ def main() -> int:
         "ratios": ratios,
         "rounds_data": rounds_data,
     }
-    print(json.dumps(report, indent=2))
+    text = json.dumps(report, indent=2)
+    print(text)
     if args.json_out:
-        args.json_out.write_text(json.dumps(report, indent=2) + "\n")
+        args.json_out.write_text(text + "\n")
     section = markdown(report)
     print()
     print(section)
