@@ -688,6 +688,8 @@ struct CharMatcher {
     /// one char carry that char's id; separators and invisibles are `SKIP`; the rest (and
     /// chars beyond the BMP) are `GENERIC`.
     table: Box<[u32; 1 << 16]>,
+    /// No ASCII char is `GENERIC` (the normal case): pass 1 takes ASCII eight at a time.
+    ascii_plain: bool,
     /// Normalised char → entry, for the general path.
     alphabet: IdMap<char, u32>,
     /// Signatures of every term's first two chars (see [`SIG_WHOLE`]): a 2-char term, or the
@@ -844,7 +846,7 @@ impl CharMatcher {
             }
             grams.insert(key, (first, long.len() as u32));
         }
-        let table = bmp_forms(normalizer)
+        let table: Box<[u32; 1 << 16]> = bmp_forms(normalizer)
             .iter()
             .map(|&(flags, nc)| match nc {
                 Some(nc) => alphabet.get(&nc).copied().unwrap_or(0) | flags,
@@ -853,8 +855,10 @@ impl CharMatcher {
             .collect::<Box<[u32]>>()
             .try_into()
             .unwrap_or_else(|_| unreachable!("one entry per BMP char"));
+        let ascii_plain = table[..128].iter().all(|e| e & GENERIC == 0);
         Some(CharMatcher {
             table,
+            ascii_plain,
             alphabet,
             pairs,
             triples,
@@ -923,28 +927,24 @@ impl CharMatcher {
         let mut base = 0usize;
         let mut i = from;
         while i < bytes.len() {
-            // Pass 1.
+            // Pass 1: the table's chars in a tight loop, the others one at a time.
             let mut k = CARRY;
-            while i < bytes.len() && k < limit {
-                let b = bytes[i];
-                let (e, len) = if b < 0x80 {
-                    (self.table[usize::from(b)], 1)
-                } else {
-                    self.lookup(bytes, i)
-                };
-                if e & GENERIC != 0 {
-                    let c = text[i..].chars().next().unwrap_or_default();
-                    k = self.generic(c, i, prev_wordy, normalizer, &mut ents, &mut offs, k);
-                    prev_wordy = wordy(c);
-                    i += c.len_utf8();
-                    continue;
+            loop {
+                (i, k, prev_wordy) = self.table_chars(
+                    bytes,
+                    i,
+                    k,
+                    prev_wordy,
+                    &mut ents[..limit],
+                    &mut offs[..limit],
+                );
+                if i >= bytes.len() || k >= limit {
+                    break;
                 }
-                let start = (e & FREE_START) | (e & EDGE_START & (u32::from(!prev_wordy) << 23));
-                ents[k] = e | (START * u32::from(start != 0));
-                offs[k] = i;
-                k += usize::from(e & SKIP == 0);
-                prev_wordy = e & ORIG_WORDY != 0;
-                i += len;
+                let c = text[i..].chars().next().unwrap_or_default();
+                k = self.generic(c, i, prev_wordy, normalizer, &mut ents, &mut offs, k);
+                prev_wordy = wordy(c);
+                i += c.len_utf8();
             }
             // Pass 2.
             self.signatures(&ents[..k], &mut sigs);
@@ -972,6 +972,60 @@ impl CharMatcher {
             offs.copy_within(k - CARRY..k, 0);
             ents.copy_within(k - CARRY..k, 0);
         }
+    }
+
+    /// Pass 1's common case: turns the chars at `bytes[i..]` into entries at `ents[k..]`
+    /// until the text ends, `ents` is full or a `GENERIC` char comes; returns the new `i`,
+    /// `k` and whether the last char was wordy. A leaf function, so that `i` and `k` live in
+    /// registers (with the cold generic path inside the loop they were spilled, and every
+    /// char waited on a store and a reload).
+    #[inline(never)]
+    fn table_chars(
+        &self,
+        bytes: &[u8],
+        mut i: usize,
+        mut k: usize,
+        prev_wordy: bool,
+        ents: &mut [u32],
+        offs: &mut [usize],
+    ) -> (usize, usize, bool) {
+        let table = &*self.table;
+        let limit = ents.len().min(offs.len());
+        let mut prev = u32::from(prev_wordy);
+        while i < bytes.len() && k < limit {
+            // Eight ASCII chars at a time, without the length and generic checks.
+            if self.ascii_plain && i + 8 <= bytes.len() && k + 8 <= limit {
+                let word = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+                if word & 0x8080_8080_8080_8080 == 0 {
+                    for b in word.to_le_bytes() {
+                        let e = table[usize::from(b)];
+                        let start = (e & FREE_START) | (e & EDGE_START & ((prev ^ 1) << 23));
+                        ents[k] = e | (START * u32::from(start != 0));
+                        offs[k] = i;
+                        k += usize::from(e & SKIP == 0);
+                        prev = (e >> ORIG_WORDY.trailing_zeros()) & 1;
+                        i += 1;
+                    }
+                    continue;
+                }
+            }
+            let b = bytes[i];
+            let (e, len) = if b < 0x80 {
+                (table[usize::from(b)], 1)
+            } else {
+                self.lookup(bytes, i)
+            };
+            if e & GENERIC != 0 {
+                break;
+            }
+            let start = (e & FREE_START) | (e & EDGE_START & ((prev ^ 1) << 23));
+            ents[k] = e | (START * u32::from(start != 0));
+            offs[k] = i;
+            k += usize::from(e & SKIP == 0);
+            prev = (e >> ORIG_WORDY.trailing_zeros()) & 1;
+            i += len;
+        }
+        (i, k, prev != 0)
     }
 
     /// Pass 2 over a block's entries (`CARRY` carried ones first): the candidate bits of
