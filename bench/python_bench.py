@@ -14,7 +14,8 @@ pp + tg + 16, n_batch = min(2048, n_ctx), n_ubatch = 512, flash attention as llm
 How each one is timed:
 - Rust API: `llmedge bench --json` (core's own timings, as in BENCHMARKS.md).
 - llmedge-python, wall clock as a Python user sees it: pp = `Session.complete(prompt_tokens,
-  max_tokens=1)` around the call; tg = a `stream=True` iteration, first piece to last.
+  max_tokens=1)` around the call; tg = a `stream=True` iteration, from the stream being ready
+  (prompt evaluated) to its end; tokens are counted from `completion.tokens`, not pieces.
   Also reported: `Completion.timings` (core's clock) of the pp request and of the tg request
   made with `complete()` (no streaming; the binding's per-token Ctrl-C check is inside).
 - llama-cpp-python, wall clock: pp = `Llama.eval(prompt_tokens)`; tg = `Llama.generate`, first
@@ -90,15 +91,18 @@ def worker_llmedge(args) -> Dict[str, List[float]]:
         pp_wall = args.pp / (t1 - t0)
         pp_core = c.timings.prompt_tokens_per_second
 
+        # Pieces are text, not tokens (a token may yield no text, and held-back text comes
+        # out later), so the clock runs from the stream being ready (prompt evaluated, first
+        # token not yet sampled) to its end: the 128 decodes between the first token and the
+        # 129th, as in core's generation time, plus one sampling.
         stream = session.generate(tg_prompt, max_tokens=args.tg + 1, ignore_eos=True, greedy=True, stream=True)
-        first = last = None
+        ready = time.perf_counter()
         for _ in stream:
-            last = time.perf_counter()
-            if first is None:
-                first = last
+            pass
+        end = time.perf_counter()
         done = stream.completion
         assert done is not None and len(done.tokens) == args.tg + 1, done
-        tg_wall = args.tg / (last - first)
+        tg_wall = args.tg / (end - ready)
         # The same request without streaming: core's clock, with the binding's per-token
         # Ctrl-C check inside the measured loop.
         full = session.complete(tg_prompt, max_tokens=args.tg + 1, ignore_eos=True, greedy=True)
