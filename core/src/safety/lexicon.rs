@@ -1041,20 +1041,27 @@ impl CharMatcher {
             &mut sigs.cand[..n],
         );
         let index = &mut sigs.index[..n];
-        // The slots first (vectorised), then the loads.
+        // The slots first (vectorised), then the loads. A signature is only read where a
+        // term could start at the gram's first char (below, every use is masked by that
+        // start bit): elsewhere the slot is 0, an L1-resident load instead of a random one
+        // (most chars of Latin words, which only start terms at word edges).
+        let gate = |first: u32| 0u16.wrapping_sub(start_bit(first) as u16);
         for ((x, &a), &b) in index[1..].iter_mut().zip(ents).zip(&ents[1..]) {
-            *x = pair_index(a, b) as u16;
+            *x = pair_index(a, b) as u16 & gate(a);
         }
         for (p, &x) in pair[1..].iter_mut().zip(&index[1..]) {
             *p = self.pairs[usize::from(x)];
         }
-        for (((x, &a), &b), &c) in index[2..]
+        // A triple is only read where its first pair may go on with its third char.
+        for ((((x, &a), &b), &c), &p) in index[2..]
             .iter_mut()
             .zip(ents)
             .zip(&ents[1..])
             .zip(&ents[2..])
+            .zip(&pair[1..])
         {
-            *x = triple_index(a, b, c) as u16;
+            let may = u32::from(p & sig_next(c) != 0) & start_bit(a);
+            *x = triple_index(a, b, c) as u16 & 0u16.wrapping_sub(may as u16);
         }
         for (t, &x) in triple[2..].iter_mut().zip(&index[2..]) {
             *t = self.triples[usize::from(x)];
