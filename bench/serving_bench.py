@@ -3,8 +3,9 @@
 of BENCHMARKS.md.
 
 Both servers get the same model, threads, slots and per-slot context, and the same client: the
-OpenAI-compatible HTTP API, streamed over SSE, Python's standard library only. Per round, each
-server in turn (the order alternates between rounds): start, warm up, then
+OpenAI-compatible HTTP API, streamed over SSE, Python's standard library only. Per round, both
+servers start and warm up, then each measurement below is taken on each server in turn (the
+order alternating between measurements, so the two figures of a pair are seconds apart):
   1. the concurrency sweep: N clients at once (1, 4, 8, 16), each a greedy chat request with
      its own short prompt, `max_tokens` fixed and `ignore_eos`, so every stream yields the
      same number of tokens; aggregate generated tokens / wall time, and each request's time
@@ -12,7 +13,7 @@ server in turn (the order alternates between rounds): start, warm up, then
   2. the sequential baseline: the same N requests one after another;
   3. time to first token with a ~1,000-token system prompt: cold (a system prompt the server
      has never seen) and on a prefix hit (the same system prompt, another question);
-then stop. Prompt caching is left at each server's default. Then, llmedge alone: mixed LoRA
+then both stop. Prompt caching is left at each server's default. Then, llmedge alone: mixed LoRA
 adapters, 8 streams at once on a server with two adapters (the seeded fixtures), all on the
 bare model, all on one adapter, half on each adapter, and a third each on bare/a/b, since
 llama.cpp applies adapters per context and the engine decodes one adapter group at a time. The batched ceiling is llmedge's
@@ -24,8 +25,10 @@ Without a `serve` subcommand in --llmedge, only llama-server is measured and the
 are reported as not measured.
 """
 import argparse
+import contextlib
 import datetime
 import http.client
+import itertools
 import json
 import os
 import platform
@@ -258,32 +261,47 @@ class Client:
         return out
 
 
-def measure_server(server, client, concurrency, ttft_reps, tag):
-    """Everything measured on one running server, in one round."""
-    with server as s:
-        client.concurrent(s.port, client.short_bodies(s.model_id, 2))  # warm-up
-        res = {"aggregate": {}, "ttft": {}, "sequential": {}, "ttft_cold": [], "ttft_hit": [], "prompt_tokens": [],
-               "cached_cold": [], "cached_hit": []}
+def measure_round(servers, order, client, concurrency, ttft_reps, tag):
+    """Everything measured in one round. Both servers run for the whole round (an idle one
+    sleeps), and every measurement is taken on each server in turn, the order alternating
+    from one measurement to the next: the two figures of a pair are seconds apart, not minutes
+    (this VM's speed drifts between minutes by more than the gaps being measured)."""
+    with contextlib.ExitStack() as stack:
+        live = {name: stack.enter_context(servers[name]) for name in order}
+        res = {name: {"aggregate": {}, "ttft": {}, "sequential": {}, "ttft_cold": [], "ttft_hit": [],
+                      "prompt_tokens": [], "cached_cold": [], "cached_hit": []} for name in order}
+        turns = itertools.count()
+
+        def in_turn():
+            names = order if next(turns) % 2 == 0 else order[::-1]
+            return [(res[name], live[name]) for name in names]
+
+        for _, s in in_turn():
+            client.concurrent(s.port, client.short_bodies(s.model_id, 2))  # warm-up
         for n in concurrency:
-            tps, ttfts = client.concurrent(s.port, client.short_bodies(s.model_id, n))
-            res["aggregate"][n] = tps
-            res["ttft"][n] = statistics.median(ttfts)
-            print(f"  {s.name}: {n:>2} streams {tps:7.1f} tok/s, median TTFT {1000 * res['ttft'][n]:.0f} ms",
-                  file=sys.stderr)
+            for r, s in in_turn():
+                tps, ttfts = client.concurrent(s.port, client.short_bodies(s.model_id, n))
+                r["aggregate"][n] = tps
+                r["ttft"][n] = statistics.median(ttfts)
+                print(f"  {s.name}: {n:>2} streams {tps:7.1f} tok/s, median TTFT {1000 * r['ttft'][n]:.0f} ms",
+                      file=sys.stderr)
         for n in concurrency:
-            res["sequential"][n] = (res["aggregate"][n] if n == 1
-                                    else client.sequential(s.port, client.short_bodies(s.model_id, n)))
-            print(f"  {s.name}: {n:>2} sequential {res['sequential'][n]:7.1f} tok/s", file=sys.stderr)
+            for r, s in in_turn():
+                r["sequential"][n] = (r["aggregate"][n] if n == 1
+                                      else client.sequential(s.port, client.short_bodies(s.model_id, n)))
+                print(f"  {s.name}: {n:>2} sequential {r['sequential'][n]:7.1f} tok/s", file=sys.stderr)
         for _ in range(ttft_reps):
-            cold, hit = client.ttft_pair(s.port, s.model_id, tag)
-            res["ttft_cold"].append(cold.ttft)
-            res["ttft_hit"].append(hit.ttft)
-            res["prompt_tokens"].append(cold.prompt_tokens)
-            res["cached_cold"].append(cold.cached_tokens)
-            res["cached_hit"].append(hit.cached_tokens)
-        print(f"  {s.name}: TTFT {cold.prompt_tokens} prompt tokens (cached: cold {cold.cached_tokens}, "
-              f"hit {hit.cached_tokens}): cold {1000 * statistics.median(res['ttft_cold']):.0f} ms, "
-              f"hit {1000 * statistics.median(res['ttft_hit']):.1f} ms", file=sys.stderr)
+            for r, s in in_turn():
+                cold, hit = client.ttft_pair(s.port, s.model_id, tag)
+                r["ttft_cold"].append(cold.ttft)
+                r["ttft_hit"].append(hit.ttft)
+                r["prompt_tokens"].append(cold.prompt_tokens)
+                r["cached_cold"].append(cold.cached_tokens)
+                r["cached_hit"].append(hit.cached_tokens)
+        for r, s in in_turn():
+            print(f"  {s.name}: TTFT {r['prompt_tokens'][-1]} prompt tokens (cached: cold {r['cached_cold'][-1]}, "
+                  f"hit {r['cached_hit'][-1]}): cold {1000 * statistics.median(r['ttft_cold']):.0f} ms, "
+                  f"hit {1000 * statistics.median(r['ttft_hit']):.1f} ms", file=sys.stderr)
         return res
 
 
@@ -429,8 +447,7 @@ def main():
         order = list(servers) if rnd % 2 == 0 else list(reversed(servers))
         r = {"order": order, "pp512": pp_ceiling(args.llmedge, args.model, t)}
         print(f"round {rnd + 1}: pp512 {r['pp512']:.1f} tok/s; order {' then '.join(order)}", file=sys.stderr)
-        for name in order:
-            r[name] = measure_server(servers[name], client, concurrency, args.ttft_reps, f"r{rnd}")
+        r.update(measure_round(servers, order, client, concurrency, args.ttft_reps, f"r{rnd}"))
         rounds.append(r)
 
     adapters = None
@@ -527,7 +544,7 @@ greedy, `max_tokens` {args.max_tokens} with `ignore_eos`, a distinct short promp
 at each server's default, llmedge's safety layer {safety}. llama-server is llama.cpp's own: the server and
 common library of {SDIST}'s llama.cpp (the nearest release a package registry serves) over the very
 llama.cpp library llmedge links ({sys_crate()}), `GGML_NATIVE` (`bench/build-llama-tools.sh`).
-Rounds: {args.rounds}, the server order alternating; ratios are medians of per-round ratios. Machine:
+Rounds: {args.rounds}, both servers up through a round and measured in turn, the order alternating between measurements; ratios are medians of per-round ratios. Machine:
 {cpu_name()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, load average {load:.2f} at the start.
 Measured {datetime.date.today().isoformat()}.
 
