@@ -615,7 +615,7 @@ fn parse_header<R: Read>(p: &mut Parser<R>, path: PathBuf) -> PResult<GgufFile> 
         .checked_mul(MIN_KV_BYTES)
         .zip(tensor_count.checked_mul(MIN_TENSOR_INFO_BYTES))
         .and_then(|(a, b)| a.checked_add(b));
-    if needed.map_or(true, |n| n > p.remaining()) {
+    if needed.is_none_or(|n| n > p.remaining()) {
         return invalid(format!(
             "{kv_count} metadata entries and {tensor_count} tensors cannot fit in {} bytes",
             p.len
@@ -716,7 +716,7 @@ fn parse_header<R: Read>(p: &mut Parser<R>, path: PathBuf) -> PResult<GgufFile> 
         let end = data_offset
             .checked_add(t.offset)
             .and_then(|s| s.checked_add(t.size));
-        if end.map_or(true, |e| e > p.len) {
+        if end.is_none_or(|e| e > p.len) {
             return invalid(format!(
                 "tensor '{}' data (offset {}, {} bytes) runs past the end of the file ({} bytes)",
                 t.name, t.offset, t.size, p.len
@@ -1210,7 +1210,7 @@ mod tests {
             self.u32(ty).u64(off)
         }
         fn data(&mut self, n: usize) -> Vec<u8> {
-            while self.0.len() % 32 != 0 {
+            while !self.0.len().is_multiple_of(32) {
                 self.0.push(0);
             }
             self.0.extend(vec![0u8; n]);

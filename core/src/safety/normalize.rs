@@ -122,7 +122,7 @@ impl Normalizer {
             if self.classify(c, &mut buf) == CharClass::Content {
                 let span = (i as u32, (i + c.len_utf8()) as u32);
                 out.text.push_str(buf.as_str());
-                out.spans.extend(std::iter::repeat(span).take(buf.len));
+                out.spans.extend(std::iter::repeat_n(span, buf.len));
             }
         }
         out

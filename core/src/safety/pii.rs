@@ -233,7 +233,7 @@ impl PiiDetector {
             found
                 .range(..end)
                 .next_back()
-                .map_or(true, |(_, (e, _))| *e <= start)
+                .is_none_or(|(_, (e, _))| *e <= start)
         };
         for (kind, re) in &self.rules {
             let has_v = re.capture_names().any(|n| n == Some("v"));
@@ -430,11 +430,11 @@ fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn valid_date(year: u32, month: u32, day: u32) -> bool {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
     let days = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,

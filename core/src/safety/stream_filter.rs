@@ -145,7 +145,7 @@ impl StreamFilter {
             lex.scan_hits(text, from, |hit| match lex.check(text, hit, complete) {
                 Check::Accept
                     if lex.action(hit) == Action::Block
-                        && !block.is_some_and(|b| b.start <= hit.start) =>
+                        && block.is_none_or(|b| b.start > hit.start) =>
                 {
                     block = Some(hit);
                 }
