@@ -707,12 +707,12 @@ fn put_entry(
     )
 }
 
-/// Whether pass 1 can take the AVX-512 path on this CPU.
-fn simd_pass1() -> bool {
+/// Whether pass 1 can take its AVX-512 paths on this CPU: ASCII, and three-byte chars.
+fn simd_pass1() -> (bool, bool) {
     #[cfg(target_arch = "x86_64")]
     return avx512::available();
     #[cfg(not(target_arch = "x86_64"))]
-    return false;
+    return (false, false);
 }
 
 /// The char-level matcher (see the module docs).
@@ -726,6 +726,9 @@ struct CharMatcher {
     ascii_plain: bool,
     /// `ascii_plain` and the CPU has AVX-512F: pass 1 takes ASCII sixteen at a time.
     avx512: bool,
+    /// `avx512` and the CPU has AVX-512 VBMI: pass 1 takes three-byte chars (most of Han)
+    /// sixteen at a time too.
+    avx512_vbmi: bool,
     /// Normalised char → entry, for the general path.
     alphabet: IdMap<char, u32>,
     /// Signatures of every term's first two chars (see [`SIG_WHOLE`]): a 2-char term, or the
@@ -892,10 +895,12 @@ impl CharMatcher {
             .try_into()
             .unwrap_or_else(|_| unreachable!("one entry per BMP char"));
         let ascii_plain = table[..128].iter().all(|e| e & GENERIC == 0);
+        let simd = simd_pass1();
         Some(CharMatcher {
             table,
             ascii_plain,
-            avx512: ascii_plain && simd_pass1(),
+            avx512: ascii_plain && simd.0,
+            avx512_vbmi: ascii_plain && simd.1,
             alphabet,
             pairs,
             triples,
@@ -1299,7 +1304,7 @@ mod tests {
     fn scalar_pass1(l: &Lexicon) -> Lexicon {
         let mut scalar = l.clone();
         if let Engine::Chars(m) = &mut scalar.engine {
-            m.avx512 = false;
+            (m.avx512, m.avx512_vbmi) = (false, false);
         }
         scalar
     }
