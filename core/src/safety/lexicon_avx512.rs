@@ -11,13 +11,13 @@
 //! stays the reference: the tests compare both with the DFA.
 
 use std::arch::x86_64::{
-    __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_cmpeq_epi8_mask, _mm512_cvtepu8_epi32,
-    _mm512_i32gather_epi32, _mm512_loadu_si512, _mm512_mask_blend_epi32, _mm512_mask_or_epi32,
-    _mm512_maskz_compress_epi32, _mm512_maskz_compress_epi64, _mm512_or_si512,
-    _mm512_permutex2var_epi32, _mm512_permutexvar_epi8, _mm512_set1_epi32, _mm512_set1_epi64,
-    _mm512_set1_epi8, _mm512_setr_epi64, _mm512_setzero_si512, _mm512_slli_epi32,
-    _mm512_srli_epi32, _mm512_storeu_si512, _mm512_test_epi32_mask, _mm_loadu_si128,
-    _mm_movemask_epi8,
+    __m128i, __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_cmpeq_epi8_mask,
+    _mm512_cvtepu8_epi32, _mm512_i32gather_epi32, _mm512_loadu_si512, _mm512_mask_blend_epi32,
+    _mm512_mask_or_epi32, _mm512_maskz_compress_epi32, _mm512_maskz_compress_epi64,
+    _mm512_or_si512, _mm512_permutex2var_epi32, _mm512_permutexvar_epi8, _mm512_set1_epi32,
+    _mm512_set1_epi64, _mm512_set1_epi8, _mm512_setr_epi64, _mm512_setzero_si512,
+    _mm512_slli_epi32, _mm512_srli_epi32, _mm512_storeu_si512, _mm512_test_epi32_mask,
+    _mm_loadu_si128, _mm_movemask_epi8,
 };
 
 use super::{put_entry, CharMatcher, EDGE_START, FREE_START, GENERIC, ORIG_WORDY, SKIP, START};
@@ -72,25 +72,20 @@ pub(super) fn table_chars(
         if i + 16 <= bytes.len() && k + 16 <= limit {
             // SAFETY: i + 16 <= bytes.len(), an unaligned 16-byte load.
             let chunk = unsafe { _mm_loadu_si128(bytes.as_ptr().add(i).cast()) };
+            let non_ascii = _mm_movemask_epi8(chunk) as u32;
+            // A whole chunk is the common case. A branch for it, not a select: the next
+            // load then starts before this one's bytes arrive.
+            if non_ascii == 0 {
+                let at = offsets(i, lanes);
+                (k, prev) = emit(ascii_entries(&ascii, chunk), 16, at, prev, k, ents, offs);
+                i += 16;
+                continue;
+            }
             // The ASCII chars before the first non-ASCII byte.
-            let n = (_mm_movemask_epi8(chunk) as u32 | 1 << 16).trailing_zeros();
+            let n = non_ascii.trailing_zeros();
             if n > 0 {
-                let idx = _mm512_cvtepu8_epi32(chunk);
-                let quarter =
-                    |q: usize| _mm512_permutex2var_epi32(ascii[2 * q], idx, ascii[2 * q + 1]);
-                let bit5 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(32));
-                let bit6 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(64));
-                let e = _mm512_mask_blend_epi32(
-                    bit6,
-                    _mm512_mask_blend_epi32(bit5, quarter(0), quarter(1)),
-                    _mm512_mask_blend_epi32(bit5, quarter(2), quarter(3)),
-                );
-                let at = _mm512_set1_epi64(i as i64);
-                let at = [
-                    _mm512_add_epi64(at, lanes[0]),
-                    _mm512_add_epi64(at, lanes[1]),
-                ];
-                (k, prev) = emit(e, n, at, prev, k, ents, offs);
+                let at = offsets(i, lanes);
+                (k, prev) = emit(ascii_entries(&ascii, chunk), n, at, prev, k, ents, offs);
                 i += n as usize;
                 continue;
             }
@@ -113,6 +108,32 @@ pub(super) fn table_chars(
         i += len;
     }
     (i, k, prev != 0)
+}
+
+/// The entries of sixteen ASCII bytes, from the 128 ASCII entries in eight registers.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn ascii_entries(ascii: &[__m512i; 8], chunk: __m128i) -> __m512i {
+    let idx = _mm512_cvtepu8_epi32(chunk);
+    let quarter = |q: usize| _mm512_permutex2var_epi32(ascii[2 * q], idx, ascii[2 * q + 1]);
+    let bit5 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(32));
+    let bit6 = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(64));
+    _mm512_mask_blend_epi32(
+        bit6,
+        _mm512_mask_blend_epi32(bit5, quarter(0), quarter(1)),
+        _mm512_mask_blend_epi32(bit5, quarter(2), quarter(3)),
+    )
+}
+
+/// Byte offsets of sixteen chars from `i`: `i` plus each lane's `steps` (two halves).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn offsets(i: usize, steps: [__m512i; 2]) -> [__m512i; 2] {
+    let at = _mm512_set1_epi64(i as i64);
+    [
+        _mm512_add_epi64(at, steps[0]),
+        _mm512_add_epi64(at, steps[1]),
+    ]
 }
 
 /// The run of three-byte chars at `bytes[i..]`, up to sixteen and up to a `GENERIC` one:
@@ -161,12 +182,14 @@ fn three_byte_chars(
             return (0, (k, prev));
         }
     }
-    let at = _mm512_set1_epi64(i as i64);
-    let at = [
-        _mm512_add_epi64(at, _mm512_setr_epi64(0, 3, 6, 9, 12, 15, 18, 21)),
-        _mm512_add_epi64(at, _mm512_setr_epi64(24, 27, 30, 33, 36, 39, 42, 45)),
+    let steps = [
+        _mm512_setr_epi64(0, 3, 6, 9, 12, 15, 18, 21),
+        _mm512_setr_epi64(24, 27, 30, 33, 36, 39, 42, 45),
     ];
-    (n as usize, emit(e, n, at, prev, k, ents, offs))
+    (
+        n as usize,
+        emit(e, n, offsets(i, steps), prev, k, ents, offs),
+    )
 }
 
 /// The lane of the first `GENERIC` entry (out of line: see [`three_byte_chars`]).
