@@ -642,9 +642,10 @@ const GRAM3: u64 = 0xFFFF_FFFF_FFFF;
 const SIG_BITS: u32 = 16;
 type Sigs = Box<[u32; 1 << SIG_BITS]>;
 
-/// Bit 31 of a signature: some term is exactly this gram. Bits 0..=30 (and 31 again: an
-/// alias only adds false positives): `1 << (id & 31)` for the id of the char that follows
-/// the gram in some longer term.
+/// Bit 31 of a triple's signature: some term is exactly this triple. Bits 0..=30 (and 31
+/// again: an alias only adds false positives): `1 << (id & 31)` for the id of the char that
+/// follows the triple in some longer term. A pair's signature is split instead (see
+/// [`pair_whole`]).
 const SIG_WHOLE: u32 = 1 << 31;
 const SIG_MUL: u32 = 0x9E37_79B1;
 const SIG_MIX: u32 = 0x85EB_CA77;
@@ -656,11 +657,32 @@ fn sig_table() -> Sigs {
         .unwrap_or_else(|_| unreachable!("length is 1 << SIG_BITS"))
 }
 
-/// The signature slot of the pair of chars with entries (or ids) `a`, `b`. 32-bit
-/// arithmetic, so that the scan computes many at once.
+/// The hash of the pair of chars with entries (or ids) `a`, `b`. 32-bit arithmetic, so
+/// that the scan computes many at once.
+#[inline(always)]
+fn pair_hash(a: u32, b: u32) -> u32 {
+    ((a << 16) | (b & ID_MASK)).wrapping_mul(SIG_MUL)
+}
+
+/// The signature slot of the pair of chars with entries (or ids) `a`, `b`.
 #[inline(always)]
 fn pair_index(a: u32, b: u32) -> usize {
-    (((a << 16) | (b & ID_MASK)).wrapping_mul(SIG_MUL) >> (32 - SIG_BITS)) as usize
+    (pair_hash(a, b) >> (32 - SIG_BITS)) as usize
+}
+
+/// Bits 16..=31 of a pair's signature: a term is exactly this pair, one bit chosen by four
+/// more bits of the pair's hash. Pairs that share a slot then rarely share the bit: with a
+/// single "whole" bit, 2-char Han terms made one random Han pair in 40 a false candidate.
+#[inline(always)]
+fn pair_whole(a: u32, b: u32) -> u32 {
+    1 << (16 + ((pair_hash(a, b) >> (32 - SIG_BITS - 4)) & 15))
+}
+
+/// Bits 0..=15 of a pair's signature: `1 << (id & 15)` for the id (or entry) `e` of the
+/// char that follows the pair in some longer term.
+#[inline(always)]
+fn pair_next(e: u32) -> u32 {
+    1 << (e & 15)
 }
 
 /// The signature slot of the triple of chars with entries (or ids) `a`, `b`, `c`.
@@ -676,7 +698,7 @@ fn pack_ids(ids: impl Iterator<Item = u32>) -> u64 {
     ids.fold(0u64, |key, e| (key << 16) | u64::from(e & ID_MASK))
 }
 
-/// The signature bit of a char with entry (or id) `e` following a gram.
+/// The signature bit of a char with entry (or id) `e` following a triple.
 #[inline(always)]
 fn sig_next(e: u32) -> u32 {
     1 << (e & 31)
@@ -734,8 +756,8 @@ struct CharMatcher {
     avx512_vbmi: bool,
     /// Normalised char → entry, for the general path.
     alphabet: IdMap<char, u32>,
-    /// Signatures of every term's first two chars (see [`SIG_WHOLE`]): a 2-char term, or the
-    /// third chars of longer ones.
+    /// Signatures of every term's first two chars (see [`pair_whole`], [`pair_next`]): a
+    /// 2-char term, or the third chars of longer ones.
     pairs: Sigs,
     /// Signatures of every term's first three chars: a 3-char term, or the fourth chars of
     /// longer ones.
@@ -852,7 +874,10 @@ impl CharMatcher {
             let id = |k: usize| u32::from(ids[k]);
             let next = |k: usize| ids.get(k).map_or(SIG_WHOLE, |&n| sig_next(u32::from(n)));
             if ids.len() >= 2 {
-                pairs[pair_index(id(0), id(1))] |= next(2);
+                pairs[pair_index(id(0), id(1))] |= match ids.get(2) {
+                    Some(&n) => pair_next(u32::from(n)),
+                    None => pair_whole(id(0), id(1)),
+                };
             }
             if ids.len() >= 3 {
                 triples[triple_index(id(0), id(1), id(2))] |= next(3);
@@ -1096,7 +1121,7 @@ impl CharMatcher {
             .zip(&ents[2..])
             .zip(&pair[1..])
         {
-            let may = u32::from(p & sig_next(c) != 0) & start_bit(a);
+            let may = u32::from(p & pair_next(c) != 0) & start_bit(a);
             *x = triple_index(a, b, c) as u16 & 0u16.wrapping_sub(may as u16);
         }
         for (t, &x) in triple[2..].iter_mut().zip(&index[2..]) {
@@ -1106,9 +1131,9 @@ impl CharMatcher {
             let (e, e1, e2, e3) = (ents[j], ents[j - 1], ents[j - 2], ents[j - 3]);
             // A term of three chars or more may start two chars back: its first two are the
             // previous pair and this char may be its third (and the same one char earlier).
-            let may = u32::from(pair[j - 1] & sig_next(e) != 0) & start_bit(e2);
-            let may_before = u32::from(pair[j - 2] & sig_next(e1) != 0) & start_bit(e3);
-            let c2 = (pair[j] >> 31) & start_bit(e1);
+            let may = u32::from(pair[j - 1] & pair_next(e) != 0) & start_bit(e2);
+            let may_before = u32::from(pair[j - 2] & pair_next(e1) != 0) & start_bit(e3);
+            let c2 = u32::from(pair[j] & pair_whole(e1, e) != 0) & start_bit(e1);
             let c3 = (triple[j] >> 31) & may;
             let c4 = u32::from(triple[j - 1] & sig_next(e) != 0) & may_before;
             let c1 = u32::from(e & (SINGLE | START) == SINGLE | START);
