@@ -11,17 +11,17 @@
 //! flat tables that already include lower-casing and traditional → simplified, so text that
 //! is mostly ASCII and Han never goes through the general normaliser. Two signature tables
 //! filter the grams: for the pair and the triple of chars ending at each char, one 32-bit
-//! word says whether some term is that gram and which chars (by id, modulo 32) follow it in
-//! longer terms. The scan works in blocks of 1,024 normalised chars: it looks up both
-//! signatures of every char in plain loops the compiler vectorises, and only the rare grams
-//! that pass are looked up in a hash table and, for longer terms, compared char by char with
-//! the text that follows. Where the CPU has AVX-512 (checked at run time), the first pass
-//! turns runs of ASCII and of three-byte chars (most of Han) into entries sixteen at a
-//! time (see `lexicon_avx512.rs`); the tests hold it and the scalar pass to the DFA. A
-//! term that must start on a word edge (see below) is only tried where it could: after a
-//! char that is not a letter or digit. (With more than 65,535 distinct term chars the
-//! lexicon falls back to a byte-level Aho-Corasick DFA over the same normalised stream; both
-//! report the same matches.)
+//! word says whether some term is that gram and which chars (by id, modulo 16 after a pair
+//! and 32 after a triple) follow it in longer terms. The scan works in blocks of 1,024
+//! normalised chars: it looks up both signatures of every char in plain loops the compiler
+//! vectorises, and only the rare grams that pass are looked up in a hash table and, for
+//! longer terms, compared char by char with the text that follows. Where the CPU has
+//! AVX-512 (checked at run time), the first pass turns runs of ASCII and of three-byte
+//! chars (most of Han) into entries sixteen at a time (see `lexicon_avx512.rs`); the tests
+//! hold it and the scalar pass to the DFA. A term that must start on a word edge (see
+//! below) is only tried where it could: after a char that is not a letter or digit. (With
+//! more than 65,535 distinct term chars the lexicon falls back to a byte-level Aho-Corasick
+//! DFA over the same normalised stream; both report the same matches.)
 //!
 //! Because separators are invisible to the automaton, every raw hit is checked against the
 //! original text before it counts:
