@@ -1079,14 +1079,33 @@ impl CharMatcher {
                     continue;
                 }
             }
-            let (e, len) = self.lookup(bytes, i);
-            if e & GENERIC != 0 {
+            let Some(next) = self.table_char(bytes, i, k, prev, ents, offs) else {
                 break;
-            }
-            (k, prev) = put_entry(e, i, k, prev, ents, offs);
-            i += len;
+            };
+            (i, k, prev) = next;
         }
         (i, k, prev != 0)
+    }
+
+    /// Pass 1's step for one char of any kind: its entry into `ents[k]` (see [`put_entry`]);
+    /// the next `i`, `k` and wordy bit, or `None` for a `GENERIC` char, where the table pass
+    /// stops.
+    #[inline(always)]
+    fn table_char(
+        &self,
+        bytes: &[u8],
+        i: usize,
+        k: usize,
+        prev: u32,
+        ents: &mut [u32],
+        offs: &mut [usize],
+    ) -> Option<(usize, usize, u32)> {
+        let (e, len) = self.lookup(bytes, i);
+        if e & GENERIC != 0 {
+            return None;
+        }
+        let (k, prev) = put_entry(e, i, k, prev, ents, offs);
+        Some((i + len, k, prev))
     }
 
     /// Pass 2 over a block's entries (`CARRY` carried ones first): the candidate bits of

@@ -20,7 +20,7 @@ use std::arch::x86_64::{
     _mm_loadu_si128, _mm_movemask_epi8,
 };
 
-use super::{put_entry, CharMatcher, EDGE_START, FREE_START, GENERIC, ORIG_WORDY, SKIP, START};
+use super::{CharMatcher, EDGE_START, FREE_START, GENERIC, ORIG_WORDY, SKIP, START};
 
 /// What this CPU runs, checked once per matcher (so a wheel built on one machine runs on
 /// another): the ASCII path, and with it the three-byte path.
@@ -100,12 +100,10 @@ pub(super) fn table_chars(
                 }
             }
         }
-        let (e, len) = m.lookup(bytes, i);
-        if e & GENERIC != 0 {
+        let Some(next) = m.table_char(bytes, i, k, prev, ents, offs) else {
             break;
-        }
-        (k, prev) = put_entry(e, i, k, prev, ents, offs);
-        i += len;
+        };
+        (i, k, prev) = next;
     }
     (i, k, prev != 0)
 }
