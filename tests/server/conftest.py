@@ -45,6 +45,29 @@ def http(method, url, body=None, headers=None, timeout=120):
         return status, text
 
 
+def post_after_continue(port: int, path: str, payload: bytes, headers: dict) -> socket.socket:
+    """POST with `Expect: 100-continue`: the head first, the body once the server asks for it,
+    which it does when a handler starts reading the body. Returns the open socket: a client
+    that closes it now is known to have gone after its request reached a handler (a request
+    whose connection ends as its head arrives is never handed to one)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+    head = f"POST {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\nexpect: 100-continue\r\n"
+    head += "content-type: application/json\r\n" f"content-length: {len(payload)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    sock.sendall(head.encode() + b"\r\n")
+    interim = b""
+    while b"\r\n\r\n" not in interim:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        interim += chunk
+    if not interim.startswith(b"HTTP/1.1 100"):
+        sock.close()
+        raise AssertionError(f"expected 100 Continue, got {interim[:200]!r}")
+    sock.sendall(payload)
+    return sock
+
+
 class Server:
     """One `llmedge serve` process."""
 

@@ -6,9 +6,9 @@ and malformed bodies, then the invariants an appliance relies on.
     python3 tests/server/soak.py --requests 300          # what CI runs (test_soak.py)
 
 Checks afterwards: the server is alive and answers; its RSS after the run is within the
-stated bound of its RSS after warm-up; every request that reached the engine has exactly one
-audit record (matched by the X-Request-Id it was sent with; none twice, none without a
-request); the audit chain verifies. Prints one JSON summary line; exits 1 when a check fails.
+stated bound of its RSS after warm-up; every request sent with an X-Request-Id has exactly one
+audit record (matched by that id; none twice, none without a request), those whose clients
+went away included; the audit chain verifies. Prints one JSON summary line; exits 1 when a check fails.
 Only loopback is used.
 """
 
@@ -28,7 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from conftest import LLMEDGE, MODEL, Server, audit_records, http  # noqa: E402
+from conftest import LLMEDGE, MODEL, Server, audit_records, http, post_after_continue  # noqa: E402
 
 # RSS after the run may exceed RSS after warm-up by at most this much: caches are bounded
 # (prefix cache 16 MiB here), so growth beyond it would be a leak.
@@ -132,9 +132,10 @@ def one(kind: str, i: int, port: int, seed: int) -> tuple[str, str, int]:
             data += chunk
         sock.close()
         return kind, rid, int(data.split(b" ", 2)[1]) if data else 0
-    # early_disconnect: a blocking request whose client goes away before the answer.
-    sock = raw_request(port, body(rng, False, long=True), rid)
-    time.sleep(rng.uniform(0.0, 0.3))
+    # early_disconnect: a blocking request whose client goes away before the answer, at any
+    # moment after its request reached a handler (from while the body is being read on).
+    sock = post_after_continue(port, "/v1/chat/completions", body(rng, False, long=True), {"x-request-id": rid})
+    time.sleep(rng.choice([0.0, rng.uniform(0.0, 0.3)]))
     sock.close()
     return kind, rid, 0
 
@@ -182,6 +183,8 @@ def main() -> int:
     duplicates = [rid for rid, n in by_id.items() if n > 1]
     unknown = [rid for rid in by_id if rid not in sent]
     missing = sorted(answered - set(by_id))
+    kind_of = {rid: kind for kind, rid, _ in results if rid}
+    not_audited = sorted(f"{rid} ({kind_of[rid]})" for rid in sent - set(by_id))
     verify = subprocess.run([str(LLMEDGE), "--json", "audit", "verify", str(audit)], capture_output=True, text=True)
     chain_ok = verify.returncode == 0 and json.loads(verify.stdout)["ok"]
     statuses: dict[str, dict[int, int]] = {}
@@ -204,6 +207,7 @@ def main() -> int:
         "duplicates": duplicates[:5],
         "records_without_a_request": unknown[:5],
         "answered_but_not_audited": missing[:5],
+        "sent_but_not_audited": not_audited[:5],
         "chain_ok": chain_ok,
     }
     ok = (

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 import pytest
 
-from conftest import audit_records, http, verify_audit
+from conftest import audit_records, http, post_after_continue, verify_audit
 
 GREEDY = dict(temperature=0, max_tokens=24)
 QUESTIONS = [f"Give one fact about the number {i}." for i in range(32)]
@@ -209,6 +209,26 @@ def test_a_client_disconnecting_mid_stream_frees_its_sequence(server):
     last = [r for r in audit_records(server.audit_dir) if r["tokens"]["completion"] > 0][-1]
     assert last["finish_reason"] == "cancelled"
     assert last["tokens"]["completion"] < 900
+
+
+def test_a_client_closing_right_after_its_request_is_audited_as_cancelled(server):
+    """The connection ends while the handler is still reading the body. The request must
+    still reach the engine, be cancelled there and leave its audit record."""
+    ids = [f"close-at-once-{i}" for i in range(8)]
+    for i, rid in enumerate(ids):
+        body = json.dumps({"model": "smollm2", "messages": [{"role": "user", "content": "Count to fifty."}],
+                           "max_tokens": 200, "stream": i % 2 == 1}).encode()
+        headers = {"authorization": "Bearer sk-test-1", "x-request-id": rid}
+        post_after_continue(server.port, "/v1/chat/completions", body, headers).close()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        records = {r["request_id"]: r for r in audit_records(server.audit_dir) if r["request_id"] in ids}
+        if len(records) == len(ids):
+            break
+        time.sleep(0.2)
+    assert sorted(records) == sorted(ids)
+    assert {r["finish_reason"] for r in records.values()} == {"cancelled"}
+    assert all(r["tokens"]["completion"] < 200 for r in records.values())
 
 
 def test_health_ready_metrics_and_every_request_audited(server):

@@ -9,6 +9,7 @@
 //! cancels what is left and flushes the audit log.
 
 mod auth;
+mod detach;
 mod metrics;
 mod openai;
 
@@ -23,6 +24,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::{Json, Router};
 use base64::Engine as _;
 use futures_util::stream::{self, Stream, StreamExt};
@@ -39,6 +41,7 @@ use llmedge::{
 };
 
 use auth::{Auth, Caller};
+use detach::{Connection, DetachLayer};
 use metrics::Metrics;
 use openai::{ApiError, ChatRequest, CompletionRequest, EmbeddingRequest};
 
@@ -254,6 +257,7 @@ async fn serve(config: ServerConfig) -> Result<(), Error> {
         .route("/ready", get(ready))
         .route("/metrics", get(metrics_text))
         .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes))
+        .layer(DetachLayer)
         .with_state(state.clone());
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let draining = state.clone();
@@ -388,6 +392,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
 
 async fn chat_completions(
     State(state): State<Shared>,
+    Extension(connection): Extension<Connection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -428,13 +433,25 @@ async fn chat_completions(
                 .is_some_and(|o| o.include_usage),
             route_text,
         };
-        run_job(state.clone(), caller, client_request_id(&headers)?, job).await
+        run_job(
+            state.clone(),
+            caller,
+            client_request_id(&headers)?,
+            job,
+            connection,
+        )
+        .await
     }
     .await;
     finish(&state, "chat_completions", result)
 }
 
-async fn completions(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn completions(
+    State(state): State<Shared>,
+    Extension(connection): Extension<Connection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let result = async {
         let caller = state.auth.check(&headers)?;
         let request: CompletionRequest = parse(&body)?;
@@ -474,7 +491,14 @@ async fn completions(State(state): State<Shared>, headers: HeaderMap, body: Byte
                 .is_some_and(|o| o.include_usage),
             route_text,
         };
-        run_job(state.clone(), caller, client_request_id(&headers)?, job).await
+        run_job(
+            state.clone(),
+            caller,
+            client_request_id(&headers)?,
+            job,
+            connection,
+        )
+        .await
     }
     .await;
     finish(&state, "completions", result)
@@ -622,6 +646,7 @@ async fn run_job(
     caller: Caller,
     request_id: Option<String>,
     job: Job,
+    connection: Connection,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -697,7 +722,11 @@ async fn run_job(
         let body = sse(state, reply, rx, handles, n, include_usage, started);
         return Ok((headers, body).into_response());
     }
-    let completions = collect(&state, rx, handles, n, started).await?;
+    // A client gone before the answer cancels the requests (dropping `handles`).
+    let completions = tokio::select! {
+        completions = collect(&state, rx, handles, n, started) => completions?,
+        () = connection.closed() => return Err(ApiError::client_closed()),
+    };
     Ok((headers, Json(reply.whole(&completions))).into_response())
 }
 

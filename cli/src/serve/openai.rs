@@ -38,6 +38,17 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
     }
 
+    /// The client closed its connection before the answer (nginx's 499, which only the
+    /// request metrics see).
+    pub fn client_closed() -> ApiError {
+        let status = StatusCode::from_u16(499).expect("499 is a valid status");
+        ApiError::new(
+            status,
+            "client_closed_request",
+            "the client closed the connection",
+        )
+    }
+
     pub fn body(&self) -> Value {
         json!({"error": {"message": self.message, "type": self.kind, "code": self.code, "param": null}})
     }
