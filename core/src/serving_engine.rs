@@ -71,7 +71,8 @@ pub struct EngineOptions {
     /// Host memory for cached prefixes, in bytes (0 turns the host cache off; slots still keep
     /// their own last prefix).
     pub prefix_cache_bytes: usize,
-    /// Shorter prefixes are not worth a host-cache entry.
+    /// Shorter prefixes are not worth a host-cache entry, nor is a slot's cache when reusing
+    /// the slot would cut fewer tokens than this from it.
     pub prefix_cache_min_tokens: usize,
     /// Decode steps an adapter group runs while another group waits.
     pub adapter_quantum: u32,
@@ -1169,12 +1170,10 @@ impl Worker {
     }
 
     /// Before slot `i`'s cache is cut to `keep` tokens, keep a host copy if what is lost is
-    /// worth one.
+    /// worth one (see `PrefixCache::save`).
     fn keep_in_host_cache(&mut self, i: usize, keep: usize) {
-        let cache = &self.slots[i].cache;
-        if cache.tokens.len() > keep {
-            self.prefix.save(&self.ctx, i as i32, cache);
-        }
+        self.prefix
+            .save(&self.ctx, i as i32, &self.slots[i].cache, keep);
     }
 
     /// The free slot a request takes: the lowest. With a KV stream per sequence, llama.cpp
