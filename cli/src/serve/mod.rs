@@ -433,14 +433,7 @@ async fn chat_completions(
                 .is_some_and(|o| o.include_usage),
             route_text,
         };
-        run_job(
-            state.clone(),
-            caller,
-            client_request_id(&headers)?,
-            job,
-            connection,
-        )
-        .await
+        run_job(state.clone(), caller, &headers, job, connection).await
     }
     .await;
     finish(&state, "chat_completions", result)
@@ -491,14 +484,7 @@ async fn completions(
                 .is_some_and(|o| o.include_usage),
             route_text,
         };
-        run_job(
-            state.clone(),
-            caller,
-            client_request_id(&headers)?,
-            job,
-            connection,
-        )
-        .await
+        run_job(state.clone(), caller, &headers, job, connection).await
     }
     .await;
     finish(&state, "completions", result)
@@ -644,10 +630,11 @@ fn client_request_id(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 async fn run_job(
     state: Shared,
     caller: Caller,
-    request_id: Option<String>,
+    headers: &HeaderMap,
     job: Job,
     connection: Connection,
 ) -> Result<Response, ApiError> {
+    let request_id = client_request_id(headers)?;
     let started = Instant::now();
     let (tx, rx) = mpsc::unbounded_channel();
     let worker = state.clone();
