@@ -453,7 +453,8 @@ enum llmedge_status llmedge_engine_options_set_prefix_cache_bytes(struct llmedge
                                                                   uint64_t bytes);
 
 /**
- * Shortest prefix worth a host-cache entry, in tokens (default 32).
+ * Shortest prefix worth a host-cache entry, in tokens (default 32); a slot's cache is saved
+ * there only when reusing the slot would cut at least this many tokens from it.
  *
  * Returns `LLMEDGE_STATUS_NULL_ARG` when `options` is NULL. Not thread-safe with other changes
  * to the same builder.

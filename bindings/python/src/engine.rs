@@ -281,7 +281,8 @@ impl Drop for PyRequest {
 /// Requests wait in a queue of `max_queue` (fair between tenants); one more raises `BusyError`.
 /// `timeout` (seconds) is every request's deadline unless it names its own; a request past
 /// it raises `RequestTimeoutError`. Prompt prefixes are reused from the slots and from a host
-/// cache of `prefix_cache_bytes` (prefixes of at least `prefix_cache_min_tokens` tokens);
+/// cache of `prefix_cache_bytes` (prefixes of at least `prefix_cache_min_tokens` tokens, saved
+/// when reusing a slot would cut at least that many from its cache);
 /// requests with other LoRA adapters take turns every `adapter_quantum` steps.
 /// `response_cache` (a `ResponseCache`) answers deterministic requests (greedy, or seeded)
 /// that were answered before without decoding; entries are per tenant unless

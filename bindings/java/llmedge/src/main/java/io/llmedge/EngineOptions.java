@@ -114,7 +114,10 @@ public final class EngineOptions {
             return this;
         }
 
-        /** Shorter prefixes are not worth a host-cache entry. */
+        /**
+         * Shorter prefixes are not worth a host-cache entry, nor is a slot's cache when reusing
+         * the slot would cut fewer tokens than this from it.
+         */
         public Builder prefixCacheMinTokens(int tokens) {
             this.prefixCacheMinTokens = tokens;
             return this;
