@@ -45,16 +45,22 @@ def http(method, url, body=None, headers=None, timeout=120):
         return status, text
 
 
+def request_head(path: str, payload: bytes, headers: dict) -> bytes:
+    """The head of a one-shot JSON POST (`connection: close`), for tests that drive the socket
+    themselves."""
+    head = f"POST {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n"
+    head += "content-type: application/json\r\n" f"content-length: {len(payload)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return head.encode() + b"\r\n"
+
+
 def post_after_continue(port: int, path: str, payload: bytes, headers: dict) -> socket.socket:
     """POST with `Expect: 100-continue`: the head first, the body once the server asks for it,
     which it does when a handler starts reading the body. Returns the open socket: a client
     that closes it now is known to have gone after its request reached a handler (a request
     whose connection ends as its head arrives is never handed to one)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=60)
-    head = f"POST {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\nexpect: 100-continue\r\n"
-    head += "content-type: application/json\r\n" f"content-length: {len(payload)}\r\n"
-    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    sock.sendall(head.encode() + b"\r\n")
+    sock.sendall(request_head(path, payload, {"expect": "100-continue", **headers}))
     interim = b""
     while b"\r\n\r\n" not in interim:
         chunk = sock.recv(4096)

@@ -28,7 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from conftest import LLMEDGE, MODEL, Server, audit_records, http, post_after_continue  # noqa: E402
+from conftest import LLMEDGE, MODEL, Server, audit_records, http, post_after_continue, request_head  # noqa: E402
 
 # RSS after the run may exceed RSS after warm-up by at most this much: caches are bounded
 # (prefix cache 16 MiB here), so growth beyond it would be a leak.
@@ -79,14 +79,8 @@ def body(rng: random.Random, stream: bool, long: bool = False) -> bytes:
 
 def raw_request(port: int, payload: bytes, request_id: str | None) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=60)
-    head = (
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: soak\r\nconnection: close\r\n"
-        "content-type: application/json\r\n"
-        f"content-length: {len(payload)}\r\n"
-    )
-    if request_id:
-        head += f"x-request-id: {request_id}\r\n"
-    sock.sendall(head.encode() + b"\r\n" + payload)
+    headers = {"x-request-id": request_id} if request_id else {}
+    sock.sendall(request_head("/v1/chat/completions", payload, headers) + payload)
     return sock
 
 
